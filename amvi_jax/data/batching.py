@@ -1,0 +1,79 @@
+"""Training batches and context masks, in JAX with fixed shapes (DESIGN sections 2 and 4).
+
+Nothing here is jitted itself: jit belongs at the outermost step; every function is jittable
+with the sizes (num_points, num_subsets, batch_size) static.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+
+class TrainBatch(NamedTuple):
+    """One meta-training batch.
+
+    Attributes:
+      x: float32 [B, N, d_x] inputs of B tasks.
+      y: float32 [B, N, d_y] outputs.
+      mask: float32 [B, S, N] context masks, S random context subsets per task (1 = in context).
+    """
+
+    x: jax.Array
+    y: jax.Array
+    mask: jax.Array
+
+
+def sample_context_masks(key: jax.Array, num_points: int, num_subsets: int) -> jax.Array:
+    """Random context subsets of one task: size uniform in 1..N, then uniformly random points.
+
+    Args:
+      key: PRNG key.
+      num_points: N (static).
+      num_subsets: S (static).
+
+    Returns:
+      mask: float32 [S, N]; row s has exactly size_s ones, size_s ~ U{1, ..., N}.
+    """
+    size_key, order_key = jax.random.split(key)
+    sizes = jax.random.randint(size_key, (num_subsets, 1), 1, num_points + 1)
+    # The rank of i.i.d. uniform noise is a uniformly random permutation, so "rank < size"
+    # picks a uniformly random subset of exactly that size, with no Python loop.
+    noise = jax.random.uniform(order_key, (num_subsets, num_points))
+    ranks = jnp.argsort(jnp.argsort(noise, axis=-1), axis=-1)
+    return (ranks < sizes).astype(jnp.float32)
+
+
+def first_n_mask(num_points: int, n) -> jax.Array:
+    """float32 [N] with ones on the first n points (the evaluation contexts of DESIGN section 5).
+
+    ``n`` may be a traced integer (n = 0 gives an empty context, n >= N the whole task).
+    """
+    return (jnp.arange(num_points) < n).astype(jnp.float32)
+
+
+def sample_train_batch(
+    key: jax.Array, x: jax.Array, y: jax.Array, batch_size: int, num_subsets: int
+) -> TrainBatch:
+    """Samples tasks and independent context masks for one training step.
+
+    Tasks are drawn without replacement when batch_size <= T (with replacement otherwise).
+
+    Args:
+      key: PRNG key.
+      x: [T, N, d_x] meta-training inputs.
+      y: [T, N, d_y] meta-training outputs.
+      batch_size: B (static).
+      num_subsets: S context subsets per task (static).
+
+    Returns:
+      TrainBatch(x [B, N, d_x], y [B, N, d_y], mask float32 [B, S, N]).
+    """
+    num_tasks, num_points = x.shape[0], x.shape[1]
+    task_key, mask_key = jax.random.split(key)
+    index = jax.random.choice(task_key, num_tasks, (batch_size,), replace=batch_size > num_tasks)
+    mask_keys = jax.random.split(mask_key, batch_size)
+    mask = jax.vmap(lambda k: sample_context_masks(k, num_points, num_subsets))(mask_keys)
+    return TrainBatch(x=jnp.asarray(x)[index], y=jnp.asarray(y)[index], mask=mask)
