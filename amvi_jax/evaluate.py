@@ -1,0 +1,117 @@
+"""Evaluation protocol of Volpp et al. (2023), DESIGN section 5.
+
+For each context size n the context is the first n points of a task and the target is ALL of
+its points (context included). From S weighted particles (z_s, log w_s) given the context:
+
+    lmlhd_snis = logsumexp_s(log w_s + log p(D_T | z_s)) - logsumexp_s(log w_s)
+    lmlhd_mc   = logsumexp_s(log p(D_T | z_s)) - log S       (unweighted, Volpp's naive MC)
+
+both summed over the target points; we report medians over tasks (and per point: / N), the
+context ELBO mean_s log w_s, the MSE of the SNIS predictive mean and the effective sample size.
+"""
+
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.scipy.special import logsumexp
+
+from amvi_jax.data import first_n_mask
+from amvi_jax.samplers.base import log_normal_diag
+
+PER_TASK_METRICS = ("lmlhd_snis", "lmlhd_mc", "elbo", "log_z_hat", "mse", "ess")
+
+
+def task_metrics(model, params, key, x, y, mask, num_particles: int, sampler=None) -> dict:
+    """Metrics of ONE task. x [N, d_x], y [N, d_y], mask [C] with C <= N -> dict of scalars.
+
+    The context lies in the first C points (DESIGN section 5 takes the first n), so the
+    sampler's target only touches x[:C]; the target set is all N points.
+    """
+    num_context = mask.shape[0]
+    out = model.sample(params, key, x[:num_context], y[:num_context], mask, num_particles,
+                       sampler=sampler)
+
+    def per_particle(z):
+        mean, std = model.predict(params, x, z)
+        return jnp.sum(log_normal_diag(y, mean, std**2)), mean
+
+    ll, means = jax.vmap(per_particle)(out.z)  # [S], [S, N, d_y]
+    log_norm = logsumexp(out.log_w)
+    w = jnp.exp(out.log_w - log_norm)  # self-normalised weights [S]
+    pred_mean = jnp.einsum("s,snd->nd", w, means)
+    return dict(
+        lmlhd_snis=logsumexp(out.log_w + ll) - log_norm,
+        lmlhd_mc=logsumexp(ll) - jnp.log(num_particles),
+        elbo=jnp.mean(out.log_w),
+        log_z_hat=log_norm - jnp.log(num_particles),
+        mse=jnp.mean((pred_mean - y) ** 2),
+        ess=1.0 / jnp.sum(w**2),
+    )
+
+
+def make_batch_metrics(model, num_particles: int, sampler=None):
+    """Jitted (params, key, x [B, N, d_x], y [B, N, d_y], mask [C]) -> dict of [B] arrays.
+
+    The context mask is an argument, so one compilation serves every context size.
+    """
+    def batch(params, key, x, y, mask):
+        keys = jax.random.split(key, x.shape[0])
+        return jax.vmap(lambda k, xi, yi: task_metrics(
+            model, params, k, xi, yi, mask, num_particles, sampler))(keys, x, y)
+
+    return jax.jit(batch)
+
+
+def per_task_metrics(batch_metrics, params, key, x, y, context_sizes, task_chunk: int) -> dict:
+    """-> {n: {metric: np.ndarray [T]}} for every context size n, in chunks of tasks."""
+    num_tasks, num_points = x.shape[:2]
+    num_context = min(max(context_sizes), num_points)
+    results = {}
+    for n in context_sizes:
+        mask = first_n_mask(num_context, n)
+        chunks = []
+        for c, start in enumerate(range(0, num_tasks, task_chunk)):
+            xs, ys = x[start:start + task_chunk], y[start:start + task_chunk]
+            pad = task_chunk - xs.shape[0]
+            if pad:  # fixed chunk shape: no recompilation for the last chunk
+                xs = np.concatenate([xs, np.repeat(xs[-1:], pad, 0)])
+                ys = np.concatenate([ys, np.repeat(ys[-1:], pad, 0)])
+            key_nc = jax.random.fold_in(jax.random.fold_in(key, n), c)
+            m = batch_metrics(params, key_nc, xs, ys, mask)
+            chunks.append(jax.tree.map(lambda a, p=pad: np.asarray(a)[:task_chunk - p], m))
+        results[int(n)] = {k: np.concatenate([ch[k] for ch in chunks]) for k in chunks[0]}
+    return results
+
+
+def summarize(per_task: dict, num_points: int) -> dict:
+    """Medians over tasks per context size, per-point versions, and the average over sizes."""
+    summary = {"context_sizes": {}}
+    for n, m in per_task.items():
+        s = {f"{k}_median": float(np.median(v)) for k, v in m.items()}
+        s["lmlhd_snis_median_per_point"] = s["lmlhd_snis_median"] / num_points
+        s["lmlhd_mc_median_per_point"] = s["lmlhd_mc_median"] / num_points
+        summary["context_sizes"][str(n)] = s
+    keys = next(iter(summary["context_sizes"].values())).keys()
+    summary["average"] = {k: float(np.mean([s[k] for s in summary["context_sizes"].values()]))
+                          for k in keys}
+    return summary
+
+
+def evaluate(model, params, key, tasks, context_sizes, num_particles: int, task_chunk: int,
+             sampler=None, batch_metrics=None) -> dict:
+    """Full protocol on a TaskSet (x [T, N, d_x], y [T, N, d_y]) -> summary dict.
+
+    Pass a `batch_metrics` from `make_batch_metrics` to reuse its compilation across calls.
+    """
+    if batch_metrics is None:
+        batch_metrics = make_batch_metrics(model, num_particles, sampler)
+    start = time.perf_counter()
+    per_task = per_task_metrics(batch_metrics, params, key, tasks.x, tasks.y, context_sizes,
+                                min(task_chunk, tasks.x.shape[0]))
+    summary = summarize(per_task, tasks.x.shape[1])
+    summary["num_tasks"] = int(tasks.x.shape[0])
+    summary["num_particles"] = int(num_particles)
+    summary["wall_time_s"] = time.perf_counter() - start
+    return summary

@@ -1,0 +1,146 @@
+"""Figures a run leaves in its workdir (matplotlib, Agg backend: no screen needed)."""
+
+import os
+
+import jax
+import jax.numpy as jnp
+import matplotlib
+import numpy as np
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from amvi_jax.data import first_n_mask  # noqa: E402
+
+_PLOT_PARTICLES = 256
+_SAMPLED_FUNCTIONS = 5
+
+
+def weighted_predictive(model, params, key, x, y, mask, x_query, num_particles=_PLOT_PARTICLES):
+    """Posterior predictive at x_query [M, d_x] given the context of ONE task.
+
+    -> (mean [M, d_y], std [M, d_y] incl. observation noise, functions [F, M, d_y] drawn by
+    resampling the weighted particles, particles z [P, d_z], normalised weights [P]).
+    """
+    out = model.sample(params, key, x, y, mask, num_particles)
+    w = jax.nn.softmax(out.log_w)
+    means, stds = jax.vmap(lambda z: model.predict(params, x_query, z))(out.z)
+    mean = jnp.einsum("p,pmd->md", w, means)
+    var = jnp.einsum("p,pmd->md", w, (means - mean) ** 2) + jnp.mean(stds**2, axis=0)
+    idx = jax.random.choice(jax.random.fold_in(key, 1), num_particles, (_SAMPLED_FUNCTIONS,),
+                            p=w)
+    return mean, jnp.sqrt(var), means[idx], out.z, w
+
+
+def plot_predictions(model, params, key, tasks, context_sizes, num_tasks: int, path: str):
+    """1-D inputs: mean +- 2 std and sampled functions; 2-D (images): mean per context size."""
+    x_all, y_all = np.asarray(tasks.x[:num_tasks]), np.asarray(tasks.y[:num_tasks])
+    num_points, dim_x = x_all.shape[1], x_all.shape[2]
+    fig, axes = plt.subplots(num_tasks, len(context_sizes),
+                             figsize=(3.2 * len(context_sizes), 2.4 * num_tasks), squeeze=False)
+    predictive = jax.jit(lambda k, x, y, m, q: weighted_predictive(model, params, k, x, y, m, q))
+    for t in range(num_tasks):
+        x, y = x_all[t], y_all[t]
+        if dim_x == 1:
+            lo, hi = x.min(), x.max()
+            pad = 0.1 * (hi - lo)
+            query = np.linspace(lo - pad, hi + pad, 200, dtype=np.float32)[:, None]
+        else:
+            query = x
+        for j, n in enumerate(context_sizes):
+            ax = axes[t, j]
+            mask = first_n_mask(num_points, n)
+            mean, std, funcs, _, _ = predictive(jax.random.fold_in(key, 100 * t + j),
+                                                x, y, mask, query)
+            mean, std, funcs = np.asarray(mean), np.asarray(std), np.asarray(funcs)
+            if dim_x == 1:
+                q = query[:, 0]
+                ax.fill_between(q, mean[:, 0] - 2 * std[:, 0], mean[:, 0] + 2 * std[:, 0],
+                                alpha=0.25, color="C0", label="mean ± 2 std")
+                ax.plot(q, funcs[..., 0].T, color="C0", lw=0.6, alpha=0.6)
+                ax.plot(q, mean[:, 0], color="C0", lw=1.5)
+                ax.scatter(x[:, 0], y[:, 0], s=6, color="0.6", label="target")
+                ax.scatter(x[:n, 0], y[:n, 0], s=18, color="C3", label="context")
+            else:
+                _image(ax, x, mean[:, 0], x[:n])
+            if t == 0:
+                ax.set_title(f"n = {n}")
+    if dim_x == 1:
+        axes[0, 0].legend(fontsize=6, loc="upper right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _image(ax, x, values, context_x):
+    """Scatter of pixel values at their 2-D coordinates; context pixels outlined."""
+    ax.scatter(x[:, 0], -x[:, 1], c=values, cmap="gray", marker="s", s=60, vmin=0, vmax=1)
+    if len(context_x):
+        ax.scatter(context_x[:, 0], -context_x[:, 1], facecolors="none", edgecolors="C3",
+                   marker="s", s=60, linewidths=1)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def plot_schedules(model, params, path: str):
+    """Learned annealing beta_k and step sizes eps_k of a diffusion sampler (at e = 0)."""
+    sampler = model.sampler
+    q0 = jnp.zeros((model.dim_z,))
+    out = sampler.run(params["sampler"], jax.random.PRNGKey(0), lambda z: -0.5 * z @ z, q0,
+                      jnp.ones_like(q0), jnp.zeros((model.dim_embedding,)), 2)
+    beta, eps = np.asarray(out.aux["beta"]), np.asarray(out.aux["step_size"])
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(8, 3))
+    a1.plot(np.arange(len(beta)), beta, "o-")
+    a1.plot([0, len(beta) - 1], [0, 1], "k:", lw=0.8, label="linear")
+    a1.set(xlabel="step k", ylabel="beta_k", title="annealing schedule")
+    a1.legend(fontsize=7)
+    a2.plot(np.arange(1, len(eps) + 1), eps, "o-")
+    a2.set(xlabel="step k", ylabel="eps_k", title="step sizes (whitened)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_latent_samples(model, params, key, tasks, context_sizes, num_tasks: int, path: str):
+    """2-D latents: weighted particles over contours of the unnormalised posterior."""
+    x_all, y_all = np.asarray(tasks.x[:num_tasks]), np.asarray(tasks.y[:num_tasks])
+    num_points = x_all.shape[1]
+    fig, axes = plt.subplots(num_tasks, len(context_sizes),
+                             figsize=(3.0 * len(context_sizes), 2.8 * num_tasks), squeeze=False)
+    sample = jax.jit(lambda k, x, y, m: model.sample(params, k, x, y, m, _PLOT_PARTICLES))
+    for t in range(num_tasks):
+        for j, n in enumerate(context_sizes):
+            mask = first_n_mask(num_points, n)
+            out = sample(jax.random.fold_in(key, 100 * t + j), x_all[t], y_all[t], mask)
+            z, w = np.asarray(out.z), np.asarray(jax.nn.softmax(out.log_w))
+            lo, hi = z.min(0) - 1.0, z.max(0) + 1.0
+            g1, g2 = np.meshgrid(np.linspace(lo[0], hi[0], 80), np.linspace(lo[1], hi[1], 80))
+            grid = np.stack([g1.ravel(), g2.ravel()], -1).astype(np.float32)
+            log_target = model.log_target(params, x_all[t], y_all[t], mask)
+            lp = np.asarray(jax.jit(jax.vmap(log_target))(grid)).reshape(g1.shape)
+            ax = axes[t, j]
+            ax.contour(g1, g2, np.exp(lp - lp.max()), levels=6, cmap="Greys")
+            ax.scatter(z[:, 0], z[:, 1], s=4 + 200 * w, alpha=0.5, color="C0")
+            if t == 0:
+                ax.set_title(f"n = {n}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_run(model, params, key, tasks, config, workdir: str) -> list[str]:
+    """All figures of a finished run; returns their paths."""
+    num_tasks = min(config.eval.plot_tasks, tasks.x.shape[0])
+    if num_tasks == 0:
+        return []
+    sizes = tuple(config.eval.plot_context_sizes)
+    paths = [os.path.join(workdir, "predictions.png")]
+    plot_predictions(model, params, key, tasks, sizes, num_tasks, paths[-1])
+    if model.sampler.name != "gaussian":
+        paths.append(os.path.join(workdir, "schedules.png"))
+        plot_schedules(model, params, paths[-1])
+    if model.dim_z == 2:
+        paths.append(os.path.join(workdir, "latent_samples.png"))
+        plot_latent_samples(model, params, jax.random.fold_in(key, 2), tasks, sizes, num_tasks,
+                            paths[-1])
+    return paths

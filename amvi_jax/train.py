@@ -1,0 +1,252 @@
+"""Marginal-likelihood meta-training (DESIGN section 4) and the end-to-end run.
+
+One jitted step (state, base_key, x, y) -> (state, metrics): it draws a batch of tasks and S
+context subsets per task from `fold_in(base_key, step)`, so a resumed run repeats exactly; the
+sampler is vmapped over tasks and subsets and itself vmaps over particles; Adam with global-norm
+clipping updates encoder, decoder and sampler together.
+"""
+
+import json
+import os
+import time
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+from absl import logging
+from jax.scipy.special import logsumexp
+
+from amvi_jax import checkpoint, configuration, data, evaluate, plotting, samplers
+from amvi_jax import model as model_lib
+
+
+class TrainState(NamedTuple):
+    step: jax.Array  # int32 []
+    params: dict
+    opt_state: optax.OptState
+    bad_step: jax.Array  # int32 []: first step with a non-finite loss or gradient, else -1
+
+
+def make_optimizer(config) -> optax.GradientTransformation:
+    return optax.chain(optax.clip_by_global_norm(config.train.grad_clip_norm),
+                       optax.adam(config.train.learning_rate))
+
+
+def init_state(model, optimizer, key, dim_x: int, dim_y: int) -> TrainState:
+    params = model.init(key, dim_x, dim_y)
+    return TrainState(jnp.zeros((), jnp.int32), params, optimizer.init(params),
+                      jnp.full((), -1, jnp.int32))
+
+
+def batch_elbo(model, params, key, batch: data.TrainBatch, num_particles: int, sampler=None):
+    """ELBO and log Z-hat of every (task, subset): batch mask [B, S, N] -> ([B, S], [B, S])."""
+    num_tasks, num_subsets = batch.mask.shape[:2]
+    keys = jax.random.split(key, num_tasks * num_subsets).reshape(num_tasks, num_subsets, -1)
+
+    def one(k, x, y, mask):
+        log_w = model.sample(params, k, x, y, mask, num_particles, sampler=sampler).log_w
+        return jnp.mean(log_w), logsumexp(log_w) - jnp.log(num_particles)
+
+    over_subsets = jax.vmap(one, in_axes=(0, None, None, 0))
+    return jax.vmap(over_subsets)(keys, batch.x, batch.y, batch.mask)
+
+
+def make_train_step(model, optimizer, config, sampler=None):
+    """Jitted (state, base_key, x [T, N, d_x], y [T, N, d_y]) -> (state, metrics).
+
+    `sampler` replaces the model's sampler (the Gaussian one during warm-start pre-training).
+    A non-finite loss or gradient leaves params and optimizer state untouched and records the
+    step in `bad_step`; the host checks it before logging or saving.
+    """
+    tc = config.train
+
+    def step_fn(state: TrainState, base_key, x, y):
+        key_batch, key_model = jax.random.split(jax.random.fold_in(base_key, state.step))
+        batch = data.sample_train_batch(key_batch, x, y, tc.batch_size, tc.num_subsets)
+
+        def loss_fn(params):
+            elbo, log_z_hat = batch_elbo(model, params, key_model, batch, tc.num_particles,
+                                         sampler)
+            return -jnp.mean(elbo), jnp.mean(log_z_hat)
+
+        (loss, log_z_hat), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+        grad_norm = optax.global_norm(grads)
+        updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+        params = optax.apply_updates(state.params, updates)
+        ok = jnp.isfinite(loss) & jnp.isfinite(grad_norm) & (state.bad_step < 0)
+        keep = lambda new, old: jax.tree.map(lambda a, b: jnp.where(ok, a, b), new, old)
+        new_state = TrainState(
+            step=state.step + 1,
+            params=keep(params, state.params),
+            opt_state=keep(opt_state, state.opt_state),
+            bad_step=jnp.where(ok | (state.bad_step >= 0), state.bad_step, state.step),
+        )
+        metrics = dict(loss=loss, elbo=-loss, log_z_hat=log_z_hat, grad_norm=grad_norm)
+        return new_state, metrics
+
+    return jax.jit(step_fn, donate_argnums=0)
+
+
+class Run(NamedTuple):
+    """What `train` hands to evaluation."""
+
+    model: model_lib.NeuralProcess
+    state: TrainState
+    dataset: data.MetaDataset
+    checkpoints: checkpoint.Checkpoints
+
+
+def _write_json(path: str, obj) -> None:
+    with open(path, "w") as f:
+        json.dump(obj, f, indent=2, sort_keys=True)
+
+
+def _trim_metrics(path: str, last_step: int) -> None:
+    """Drops metric lines past the restored step, so a resumed run's log has no duplicates."""
+    if not os.path.exists(path):
+        return
+    with open(path) as f:
+        lines = [ln for ln in f if ln.strip() and json.loads(ln)["step"] <= last_step]
+    with open(path, "w") as f:
+        f.writelines(lines)
+
+
+def load_data(config) -> data.MetaDataset:
+    data_config = ml_collections.ConfigDict(config.data.to_dict())
+    if not data_config.data_dir:
+        data_config.data_dir = None
+    return data.load_benchmark(data_config)
+
+
+def _warm_start(config, model, state: TrainState, dim_x: int, dim_y: int) -> TrainState:
+    """Encoder and decoder (and a compatible sampler) from another run's best checkpoint."""
+    src = config.train.init_from
+    with open(os.path.join(src, "config.json")) as f:
+        src_config = ml_collections.ConfigDict(json.load(f))
+    src_model = model_lib.from_config(src_config, dim_x, dim_y)
+    src_opt = make_optimizer(src_config)
+    template = init_state(src_model, src_opt, jax.random.PRNGKey(0), dim_x, dim_y)
+    src_params = checkpoint.restore_params_from(src, template).params
+    params = dict(state.params, encoder=src_params["encoder"], decoder=src_params["decoder"])
+    same = jax.tree.structure(src_params["sampler"]) == jax.tree.structure(params["sampler"])
+    if same:
+        params["sampler"] = src_params["sampler"]
+    logging.info("warm start from %s (encoder, decoder%s)", src, ", sampler" if same else "")
+    optimizer = make_optimizer(config)
+    return state._replace(params=params, opt_state=optimizer.init(params))
+
+
+def train(config, workdir: str, stop_after: int | None = None) -> Run:
+    """Trains (or resumes) the run in `workdir`; `stop_after` simulates a preemption."""
+    configuration.validate(config)
+    os.makedirs(workdir, exist_ok=True)
+    dataset = load_data(config)
+    dim_x, dim_y = dataset.meta_train.x.shape[-1], dataset.meta_train.y.shape[-1]
+    model = model_lib.from_config(config, dim_x, dim_y)
+    optimizer = make_optimizer(config)
+    root_key = jax.random.PRNGKey(config.seed)
+    key_init, key_train, key_val = jax.random.split(root_key, 3)
+    state = init_state(model, optimizer, key_init, dim_x, dim_y)
+
+    ckpts = checkpoint.Checkpoints(workdir)
+    metrics_path = os.path.join(workdir, "metrics.jsonl")
+    restored = ckpts.restore_last(state)
+    if restored is not None:
+        state = restored
+        logging.info("resumed from step %d", int(state.step))
+        _trim_metrics(metrics_path, int(state.step))
+    else:
+        if config.train.init_from:
+            state = _warm_start(config, model, state, dim_x, dim_y)
+        _trim_metrics(metrics_path, -1)
+    _write_json(os.path.join(workdir, "config.json"), json.loads(config.to_json_best_effort()))
+
+    tc = config.train
+    x_train, y_train = jnp.asarray(dataset.meta_train.x), jnp.asarray(dataset.meta_train.y)
+    diffusion_step = make_train_step(model, optimizer, config)
+    pretrain_step = (make_train_step(model, optimizer, config, samplers.get("gaussian"))
+                     if tc.pretrain_steps > 0 and model.sampler.name != "gaussian" else None)
+    val_metrics = evaluate.make_batch_metrics(model, config.eval.validation_particles)
+    best_score = ckpts.best_score()
+
+    start_step = int(state.step)
+    end_step = tc.num_steps if stop_after is None else min(stop_after, tc.num_steps)
+    t0, pending = time.perf_counter(), []
+    with open(metrics_path, "a") as metrics_file:
+        for step in range(start_step, end_step):
+            pretraining = pretrain_step is not None and step < tc.pretrain_steps
+            step_fn = pretrain_step if pretraining else diffusion_step
+            state, metrics = step_fn(state, key_train, x_train, y_train)
+            pending.append(metrics)
+            done = step + 1
+            log_now = done % tc.log_every == 0 or done == end_step
+            val_now = done % tc.validate_every == 0 or done == tc.num_steps
+            save_now = done % tc.checkpoint_every == 0 or done == end_step
+            if not (log_now or val_now or save_now):
+                continue
+            bad = int(state.bad_step)
+            if bad >= 0:
+                ckpts.wait()
+                last = ckpts.last.latest_step()
+                raise FloatingPointError(
+                    f"non-finite loss or gradient at step {bad}; training stopped. The last good "
+                    f"checkpoint (step {last}) is kept in {os.path.join(workdir, 'checkpoints')}.")
+            if log_now:
+                mean = {k: float(np.mean([m[k] for m in pending])) for k in pending[0]}
+                pending = []
+                rate = (done - start_step) / (time.perf_counter() - t0)
+                record = dict(step=done, steps_per_sec=rate, **mean)
+                metrics_file.write(json.dumps(record) + "\n")
+                metrics_file.flush()
+                logging.info("step %d/%d  loss %.3f  elbo %.3f  %.1f steps/s  ETA %.0f s",
+                             done, tc.num_steps, mean["loss"], mean["elbo"], rate,
+                             (tc.num_steps - done) / max(rate, 1e-9))
+            if val_now:
+                summary = evaluate.evaluate(
+                    model, state.params, jax.random.fold_in(key_val, done), dataset.validation,
+                    config.eval.context_sizes, config.eval.validation_particles,
+                    config.eval.task_chunk, batch_metrics=val_metrics)
+                score = summary["average"]["lmlhd_snis_median"]
+                logging.info("step %d validation lmlhd_snis %.3f (best %.3f)", done, score,
+                             best_score)
+                metrics_file.write(json.dumps(dict(step=done, val_lmlhd_snis=score)) + "\n")
+                if score > best_score:
+                    best_score = score
+                    ckpts.save_best(done, state, score)
+            if save_now:
+                ckpts.save_last(done, state)
+    ckpts.wait()
+    return Run(model, state, dataset, ckpts)
+
+
+def final_evaluation(config, workdir: str, run: Run) -> dict:
+    """Test-split evaluation of the best checkpoint; writes eval.json and plots."""
+    state = run.checkpoints.restore_best(run.state) or run.state
+    key = jax.random.fold_in(jax.random.PRNGKey(config.seed), 10**6)
+    summary = evaluate.evaluate(run.model, state.params, key, run.dataset.test,
+                                config.eval.context_sizes, config.eval.num_particles,
+                                config.eval.task_chunk)
+    summary["checkpoint_step"] = int(state.step)
+    summary["benchmark"] = run.dataset.name
+    summary["sampler"] = run.model.sampler.name
+    _write_json(os.path.join(workdir, "eval.json"), summary)
+    plotting.plot_run(run.model, state.params, jax.random.fold_in(key, 1), run.dataset.test,
+                      config, workdir)
+    return summary
+
+
+def train_and_evaluate(config, workdir: str) -> dict:
+    """The whole experiment: train (resuming if possible), then evaluate the best checkpoint."""
+    run = train(config, workdir)
+    try:
+        summary = final_evaluation(config, workdir, run)
+    finally:
+        run.checkpoints.close()
+    avg = summary["average"]
+    logging.info("test: lmlhd_snis %.3f  lmlhd_mc %.3f  elbo %.3f  mse %.4f  (avg over n)",
+                 avg["lmlhd_snis_median"], avg["lmlhd_mc_median"], avg["elbo_median"],
+                 avg["mse_median"])
+    return summary

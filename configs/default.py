@@ -1,0 +1,67 @@
+"""Default configuration: the amortized Gaussian neural process (K = 0) on sinusoid1d.
+
+Every other config is a small diff on this one. Override any field on the command line, e.g.
+`--config.train.num_steps=1000 --config.data.benchmark=gp_rbf`.
+"""
+
+import ml_collections
+
+
+def get_config() -> ml_collections.ConfigDict:
+    config = ml_collections.ConfigDict()
+    config.name = "default"
+    config.seed = 0
+
+    # DESIGN section 6: Volpp et al.'s meta-training split and test split.
+    config.data = ml_collections.ConfigDict(dict(
+        benchmark="sinusoid1d",    # a name from amvi_jax.data.BENCHMARKS or a path to tasks.npz
+        num_tasks=64,
+        num_points=16,
+        num_test_points=64,
+        num_validation_tasks=64,
+        num_test_tasks=256,
+        noise_std=0.25,
+        seed_task=0,
+        seed_x=1,
+        seed_noise=2,
+        data_dir="",               # empty: $AMVI_DATA_DIR or ~/.cache/amvi_jax/tfds
+        holdout_fraction=0.25,     # .npz without test arrays: tasks held out for val + test
+    ))
+
+    config.model = ml_collections.ConfigDict(dict(
+        dim_z=2,
+        aggregation="bayesian",    # "bayesian" | "mean"
+        encoder_hidden=(64, 64),
+        decoder_hidden=(64, 64),
+        activation="gelu",
+        learn_std_y=True,          # learned as std_y_min + softplus(.), initialised at std_y
+        std_y=0.25,
+        std_y_min=0.1,
+    ))
+
+    # "gaussian" (K = 0) or a diffusion from amvi_jax.samplers.NAMES with its options.
+    config.sampler = ml_collections.ConfigDict(dict(name="gaussian", num_steps=0))
+
+    config.train = ml_collections.ConfigDict(dict(
+        num_steps=20_000,
+        batch_size=8,              # tasks per step
+        num_subsets=4,             # random context subsets per task
+        num_particles=4,           # particles per subset
+        learning_rate=1e-3,
+        grad_clip_norm=10.0,
+        pretrain_steps=0,          # first steps with the Gaussian sampler (warm start)
+        init_from="",              # workdir of another run: start from its best parameters
+        log_every=500,
+        validate_every=2_000,      # keep the best checkpoint by validation lmlhd
+        checkpoint_every=2_000,
+    ))
+
+    config.eval = ml_collections.ConfigDict(dict(
+        context_sizes=(0, 1, 2, 4, 6, 8, 12, 16),
+        num_particles=1024,
+        task_chunk=16,             # test tasks per jitted evaluation call (memory bound)
+        validation_particles=128,
+        plot_tasks=4,
+        plot_context_sizes=(0, 2, 8),
+    ))
+    return config

@@ -1,0 +1,25 @@
+"""Shared fixtures: a tiny experiment config whose data is generated once per session."""
+
+import pytest
+
+from configs import default
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory):
+    return str(tmp_path_factory.mktemp("tfds"))
+
+
+@pytest.fixture
+def tiny_config(data_dir):
+    """A config that trains in seconds on 2 cores: few tasks, points, steps and particles."""
+    config = default.get_config()
+    config.name = "tiny"
+    config.data.update(dict(num_tasks=8, num_points=8, num_test_points=16,
+                            num_validation_tasks=4, num_test_tasks=4, data_dir=data_dir))
+    config.model.update(dict(encoder_hidden=(16,), decoder_hidden=(16,)))
+    config.train.update(dict(num_steps=20, batch_size=4, num_subsets=2, num_particles=2,
+                             log_every=5, validate_every=10, checkpoint_every=5))
+    config.eval.update(dict(context_sizes=(0, 2, 8), num_particles=16, task_chunk=4,
+                            validation_particles=8, plot_tasks=2, plot_context_sizes=(0, 2)))
+    return config
