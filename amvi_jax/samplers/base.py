@@ -1,0 +1,170 @@
+"""The sampler interface and the pieces every Langevin sampler shares.
+
+A sampler is a pair of pure functions:
+
+    init(key, dim_z, dim_embedding) -> params
+    run(params, key, log_target, q0_mean, q0_scale, embedding, num_particles) -> SamplerOutput
+
+`log_target` maps one z [d_z] to a scalar unnormalised log density log gamma(z). `run` vmaps over
+particles itself; callers vmap `run` over tasks. ELBO = mean(log_w) <= log Z and
+log Z-hat = logsumexp(log_w) - log P is unbiased for Z.
+
+All diffusions run in q0-whitened coordinates u = (z - mean) / scale, where q0 is N(0, I). The
+target is transported with its Jacobian, log gamma_u(u) = log gamma(z(u)) + sum(log scale), so
+that log gamma_u(u_K) - log q0_u(u_0) equals log gamma(z_K) - log q0(z_0) exactly: the weights do
+not depend on the coordinates, while one set of step sizes fits every task.
+"""
+
+import dataclasses
+import math
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import chex
+import jax
+import jax.numpy as jnp
+import ml_collections
+
+LogDensity = Callable[[jax.Array], jax.Array]
+_LOG_2PI = jnp.log(2.0 * jnp.pi)
+
+
+class SamplerOutput(NamedTuple):
+    z: jax.Array  # [P, d_z] final particles
+    log_w: jax.Array  # [P] log importance weights
+    aux: dict  # schedules and diagnostics; leaves carry no particle axis
+
+
+@dataclasses.dataclass(frozen=True)
+class Sampler:
+    """A named pair of pure functions plus the (frozen) config they close over."""
+
+    name: str
+    config: ml_collections.FrozenConfigDict
+    init: Callable[..., Any]
+    run: Callable[..., SamplerOutput]
+
+    @property
+    def num_steps(self) -> int:
+        return int(self.config.num_steps)
+
+
+def common_config() -> ml_collections.ConfigDict:
+    """Options shared by all diffusion samplers (defaults from DESIGN section 3)."""
+    return ml_collections.ConfigDict(dict(
+        num_steps=8,               # K
+        step_size_init=0.1,        # eps_k at initialisation (whitened coordinates)
+        step_size_max=1.0,         # eps_k = step_size_max * sigmoid(a_k)
+        per_step_step_size=True,   # one learned eps per step, else one shared scalar
+        learn_schedule=True,       # learned annealing b; False keeps beta linear
+        schedule_from_embedding=False,  # beta and eps shifted by a zero-init map of e
+        damping_init=0.5,          # eta (underdamped only)
+        mass_init=1.0,             # diagonal mass (underdamped only)
+        hidden=(64, 64),           # score / control network
+        activation="gelu",
+        score_clip=100.0,          # clip of the target score fed to the network
+        stop_grad_score=False,     # stop-gradient of the target score inside the dynamics
+        remat=False,               # jax.checkpoint the step: memory flat in K
+    ))
+
+
+def validate_common(cfg, name: str) -> None:
+    """Reject impossible values before any tracing, naming the field."""
+    def bad(field, why):
+        raise ValueError(f"sampler {name!r}: {field}={cfg[field]!r} {why}")
+
+    if int(cfg.num_steps) < 1:
+        bad("num_steps", "must be >= 1 (use sampler 'gaussian' for K = 0)")
+    if not cfg.step_size_max > 0:
+        bad("step_size_max", "must be > 0")
+    if not 0 < cfg.step_size_init < cfg.step_size_max:
+        bad("step_size_init", f"must lie in (0, step_size_max={cfg.step_size_max})")
+    if not 0 < cfg.damping_init < 1:
+        bad("damping_init", "must lie in (0, 1)")
+    if not cfg.mass_init > 0:
+        bad("mass_init", "must be > 0")
+    if not cfg.score_clip > 0:
+        bad("score_clip", "must be > 0")
+    if len(cfg.hidden) < 1 or min(cfg.hidden) < 1:
+        bad("hidden", "must be a non-empty tuple of positive widths")
+
+
+def log_normal_diag(x: jax.Array, mean: jax.Array, var: jax.Array) -> jax.Array:
+    """log N(x; mean, diag(var)) summed over the last axis. var broadcasts against x."""
+    return -0.5 * jnp.sum((x - mean) ** 2 / var + jnp.log(var) + _LOG_2PI, axis=-1)
+
+
+def whiten(log_target: LogDensity, q0_mean: jax.Array, q0_scale: jax.Array):
+    """Returns (log_gamma_u, to_z): the target in whitened coordinates and the map u -> z.
+
+    q0_mean, q0_scale [d_z]. log_gamma_u(u) = log_target(mean + scale * u) + sum(log scale).
+    """
+    chex.assert_rank([q0_mean, q0_scale], 1)
+    chex.assert_equal_shape([q0_mean, q0_scale])
+    log_det = jnp.sum(jnp.log(q0_scale))
+
+    def to_z(u):
+        return q0_mean + q0_scale * u
+
+    def log_gamma_u(u):
+        return log_target(to_z(u)) + log_det
+
+    return log_gamma_u, to_z
+
+
+def logit(p: float) -> float:
+    return math.log(p) - math.log1p(-p)
+
+
+def init_schedule(cfg) -> dict:
+    """Unconstrained schedule parameters: b [K] (annealing) and a [K] or [1] (step sizes)."""
+    k = int(cfg.num_steps)
+    a0 = logit(cfg.step_size_init / cfg.step_size_max)
+    # Explicit float32: weak-typed leaves would turn strong after one update and retrace the step.
+    return dict(
+        b=jnp.zeros((k,), jnp.float32),
+        a=jnp.full((k if cfg.per_step_step_size else 1,), a0, jnp.float32),
+    )
+
+
+def init_schedule_conditioner(cfg, dim_embedding: int) -> dict:
+    """Zero-init linear map e -> shifts of (b, a); empty when not conditioned on e."""
+    if not cfg.schedule_from_embedding or dim_embedding == 0:
+        return {}
+    k = int(cfg.num_steps)
+    return dict(w=jnp.zeros((dim_embedding, 2 * k), jnp.float32))
+
+
+def schedule(cfg, params: dict, embedding: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """-> beta [K + 1] (beta_0 = 0, beta_K = 1, non-decreasing) and eps [K] (> 0)."""
+    k = int(cfg.num_steps)
+    b = params["b"]
+    a = jnp.broadcast_to(params["a"], (k,))
+    if "w" in params.get("cond", {}):
+        shift_b, shift_a = jnp.split(embedding @ params["cond"]["w"], 2)
+        b, a = b + shift_b, a + shift_a
+    if not cfg.learn_schedule:
+        b = jax.lax.stop_gradient(jnp.zeros_like(b))
+    inc = jax.nn.softplus(b)
+    cum = jnp.cumsum(inc)
+    # Pin beta_K to exactly 1: cum[-1] / sum(inc) can be 1 - ulp in float32.
+    beta = jnp.concatenate([jnp.zeros((1,)), cum[:-1] / cum[-1], jnp.ones((1,))])
+    eps = cfg.step_size_max * jax.nn.sigmoid(a)
+    return beta, eps
+
+
+def anneal_score(u: jax.Array, grad_gamma_u: jax.Array, beta: jax.Array) -> jax.Array:
+    """grad log pi_beta(u) with pi ∝ N(u; 0, I)^(1 - beta) gamma_u(u)^beta."""
+    return (1.0 - beta) * (-u) + beta * grad_gamma_u
+
+
+def network_score_input(grad: jax.Array, cfg) -> jax.Array:
+    """The target score as a network input: no gradient through it, clipped for stability."""
+    return jnp.clip(jax.lax.stop_gradient(grad), -cfg.score_clip, cfg.score_clip)
+
+
+def check_inputs(q0_mean, q0_scale, embedding, num_particles: int) -> None:
+    chex.assert_rank([q0_mean, q0_scale, embedding], 1)
+    chex.assert_equal_shape([q0_mean, q0_scale])
+    if int(num_particles) < 1:
+        raise ValueError(f"num_particles={num_particles} must be >= 1")

@@ -1,0 +1,31 @@
+"""K = 0: reparameterised samples of q0 itself, the amortized-VI neural process baseline."""
+
+import distrax
+import jax
+import ml_collections
+
+from amvi_jax.samplers import base
+
+
+def default_config() -> ml_collections.ConfigDict:
+    return ml_collections.ConfigDict(dict(num_steps=0))
+
+
+def make(cfg) -> base.Sampler:
+    if int(cfg.num_steps) != 0:
+        raise ValueError(f"sampler 'gaussian': num_steps={cfg.num_steps} must be 0")
+
+    def init(key, dim_z: int, dim_embedding: int = 0) -> dict:
+        del key, dim_z, dim_embedding
+        return {}
+
+    def run(params, key, log_target, q0_mean, q0_scale, embedding, num_particles: int):
+        """-> SamplerOutput(z [P, d_z], log_w [P] = log gamma(z) - log q0(z), aux {})."""
+        del params
+        base.check_inputs(q0_mean, q0_scale, embedding, num_particles)
+        q0 = distrax.MultivariateNormalDiag(q0_mean, q0_scale)
+        z, log_q0 = q0.sample_and_log_prob(seed=key, sample_shape=(num_particles,))
+        log_w = jax.vmap(log_target)(z) - log_q0
+        return base.SamplerOutput(z, log_w, {})
+
+    return base.Sampler("gaussian", ml_collections.FrozenConfigDict(cfg), init, run)
