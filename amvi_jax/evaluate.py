@@ -54,7 +54,7 @@ def task_metrics(model, params, key, x, y, mask, num_particles: int, sampler=Non
 def make_batch_metrics(model, num_particles: int, sampler=None):
     """Jitted (params, key, x [B, N, d_x], y [B, N, d_y], mask [C]) -> dict of [B] arrays.
 
-    The context mask is an argument, so one compilation serves every context size.
+    The context mask is an argument: one compilation serves every context size with the same C.
     """
     def batch(params, key, x, y, mask):
         keys = jax.random.split(key, x.shape[0])
@@ -64,13 +64,21 @@ def make_batch_metrics(model, num_particles: int, sampler=None):
     return jax.jit(batch)
 
 
+def context_bucket(n: int, num_points: int) -> int:
+    """Points the sampler's target sees for a context of the first n: the next power of two.
+
+    The target's gradient dominates the cost of a diffusion, so it should touch few padded
+    points; powers of two bound the number of compilations (one per bucket) at log2(N) + 1.
+    """
+    return min(1 << max(int(n) - 1, 0).bit_length(), num_points)
+
+
 def per_task_metrics(batch_metrics, params, key, x, y, context_sizes, task_chunk: int) -> dict:
     """-> {n: {metric: np.ndarray [T]}} for every context size n, in chunks of tasks."""
     num_tasks, num_points = x.shape[:2]
-    num_context = min(max(context_sizes), num_points)
     results = {}
     for n in context_sizes:
-        mask = first_n_mask(num_context, n)
+        mask = first_n_mask(context_bucket(n, num_points), n)
         chunks = []
         for c, start in enumerate(range(0, num_tasks, task_chunk)):
             xs, ys = x[start:start + task_chunk], y[start:start + task_chunk]

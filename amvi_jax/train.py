@@ -101,7 +101,7 @@ class Run(NamedTuple):
 
 def _write_json(path: str, obj) -> None:
     with open(path, "w") as f:
-        json.dump(obj, f, indent=2, sort_keys=True)
+        json.dump(obj, f, indent=2)
 
 
 def _trim_metrics(path: str, last_step: int) -> None:
@@ -183,7 +183,9 @@ def train(config, workdir: str, stop_after: int | None = None) -> Run:
             pending.append(metrics)
             done = step + 1
             log_now = done % tc.log_every == 0 or done == end_step
-            val_now = done % tc.validate_every == 0 or done == tc.num_steps
+            # Validation scores the model's own sampler, so it starts with the diffusion stage.
+            val_now = ((done % tc.validate_every == 0 or done == tc.num_steps)
+                       and done > tc.pretrain_steps)
             save_now = done % tc.checkpoint_every == 0 or done == end_step
             if not (log_now or val_now or save_now):
                 continue

@@ -9,7 +9,7 @@ from amvi_jax import networks, samplers
 
 
 def _linear_model(dim_z):
-    """hidden=() makes the decoder one Dense layer on [x, z]: linear in z, so log Z is closed form."""
+    """hidden=() makes the decoder one Dense layer on [x, z]: linear in z, log Z in closed form."""
     return model_lib.NeuralProcess(
         encoder=networks.Encoder(dim_z=dim_z, hidden=(8,)),
         decoder=networks.Decoder(dim_y=1, hidden=(), learn_std=False, std_y=0.4),
