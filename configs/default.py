@@ -65,3 +65,24 @@ def get_config() -> ml_collections.ConfigDict:
         plot_context_sizes=(0, 2, 8),
     ))
     return config
+
+
+def with_diffusion(config: ml_collections.ConfigDict, name: str,
+                   num_steps: int = 8) -> ml_collections.ConfigDict:
+    """Turns `config` into a diffusion run: sampler `name` with K = num_steps and its defaults.
+
+    Warm start (DESIGN section 4): the first `train.pretrain_steps` steps train the Gaussian
+    neural process (K = 0); the diffusion then starts from its encoder and decoder.
+    """
+    from amvi_jax import samplers  # configs stay importable without touching jax at load
+
+    config.name = name
+    config.sampler = samplers.default_config(name)
+    config.sampler.name = name
+    config.sampler.num_steps = num_steps
+    config.train.pretrain_steps = 20_000
+    config.train.num_steps = 21_000
+    config.train.validate_every = 500
+    config.train.checkpoint_every = 500
+    config.train.log_every = 100
+    return config

@@ -1,0 +1,10 @@
+"""Uncorrected Hamiltonian annealing (underdamped, learned schedules, damping, mass).
+
+K = 8, warm-started from the Gaussian neural process (see `default.with_diffusion`).
+"""
+
+from configs import default
+
+
+def get_config():
+    return default.with_diffusion(default.get_config(), "uha", num_steps=8)
