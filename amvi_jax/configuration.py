@@ -27,6 +27,8 @@ def _positive(config, field: str):
 
 def validate(config) -> None:
     """Raises ValueError naming the first impossible field of a full experiment config."""
+    if not isinstance(config.num_devices, int) or config.num_devices < 0:
+        _fail("num_devices", config.num_devices, "must be an integer >= 0 (0 = all devices)")
     bench = config.data.benchmark
     if bench.endswith(".npz"):
         if not os.path.exists(bench):
@@ -70,6 +72,7 @@ def validate(config) -> None:
         _fail("train.pretrain_steps", config.train.pretrain_steps,
               f"must be <= train.num_steps={config.train.num_steps}")
     _positive(config, "train.learning_rate")
+    _positive(config, "train.diffusion_learning_rate")
     _positive(config, "train.grad_clip_norm")
     if config.train.init_from and not os.path.isdir(config.train.init_from):
         _fail("train.init_from", config.train.init_from, "no such run directory")

@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy.special import logsumexp
 
+from amvi_jax import sharding
 from amvi_jax.data import first_n_mask
 from amvi_jax.samplers.base import log_normal_diag
 
@@ -51,13 +52,16 @@ def task_metrics(model, params, key, x, y, mask, num_particles: int, sampler=Non
     )
 
 
-def make_batch_metrics(model, num_particles: int, sampler=None):
+def make_batch_metrics(model, num_particles: int, sampler=None, mesh=None):
     """Jitted (params, key, x [B, N, d_x], y [B, N, d_y], mask [C]) -> dict of [B] arrays.
 
     The context mask is an argument: one compilation serves every context size with the same C.
+    With a `mesh`, the tasks of a chunk are split over its devices.
     """
     def batch(params, key, x, y, mask):
         keys = jax.random.split(key, x.shape[0])
+        if mesh is not None:
+            keys, x, y = sharding.shard_tasks((keys, x, y), mesh)
         return jax.vmap(lambda k, xi, yi: task_metrics(
             model, params, k, xi, yi, mask, num_particles, sampler))(keys, x, y)
 
@@ -108,16 +112,16 @@ def summarize(per_task: dict, num_points: int) -> dict:
 
 
 def evaluate(model, params, key, tasks, context_sizes, num_particles: int, task_chunk: int,
-             sampler=None, batch_metrics=None) -> dict:
+             sampler=None, batch_metrics=None, mesh=None) -> dict:
     """Full protocol on a TaskSet (x [T, N, d_x], y [T, N, d_y]) -> summary dict.
 
     Pass a `batch_metrics` from `make_batch_metrics` to reuse its compilation across calls.
     """
     if batch_metrics is None:
-        batch_metrics = make_batch_metrics(model, num_particles, sampler)
+        batch_metrics = make_batch_metrics(model, num_particles, sampler, mesh)
     start = time.perf_counter()
     per_task = per_task_metrics(batch_metrics, params, key, tasks.x, tasks.y, context_sizes,
-                                min(task_chunk, tasks.x.shape[0]))
+                                task_chunk)
     summary = summarize(per_task, tasks.x.shape[1])
     summary["num_tasks"] = int(tasks.x.shape[0])
     summary["num_particles"] = int(num_particles)

@@ -19,7 +19,7 @@ import optax
 from absl import logging
 from jax.scipy.special import logsumexp
 
-from amvi_jax import checkpoint, configuration, data, evaluate, plotting, samplers
+from amvi_jax import checkpoint, configuration, data, evaluate, plotting, samplers, sharding
 from amvi_jax import model as model_lib
 
 
@@ -31,8 +31,17 @@ class TrainState(NamedTuple):
 
 
 def make_optimizer(config) -> optax.GradientTransformation:
-    return optax.chain(optax.clip_by_global_norm(config.train.grad_clip_norm),
-                       optax.adam(config.train.learning_rate))
+    """Adam with global-norm clipping; the rate drops to `diffusion_learning_rate` once the
+    diffusion stage starts (its pathwise gradients through K steps are noisier)."""
+    tc = config.train
+    if config.sampler.name == "gaussian":
+        rate = tc.learning_rate
+    elif tc.pretrain_steps == 0:
+        rate = tc.diffusion_learning_rate
+    else:  # optax applies the scale from update count `pretrain_steps` on
+        rate = optax.piecewise_constant_schedule(
+            tc.learning_rate, {tc.pretrain_steps: tc.diffusion_learning_rate / tc.learning_rate})
+    return optax.chain(optax.clip_by_global_norm(tc.grad_clip_norm), optax.adam(rate))
 
 
 def init_state(model, optimizer, key, dim_x: int, dim_y: int) -> TrainState:
@@ -54,10 +63,11 @@ def batch_elbo(model, params, key, batch: data.TrainBatch, num_particles: int, s
     return jax.vmap(over_subsets)(keys, batch.x, batch.y, batch.mask)
 
 
-def make_train_step(model, optimizer, config, sampler=None):
+def make_train_step(model, optimizer, config, sampler=None, mesh=None):
     """Jitted (state, base_key, x [T, N, d_x], y [T, N, d_y]) -> (state, metrics).
 
     `sampler` replaces the model's sampler (the Gaussian one during warm-start pre-training).
+    With a `mesh`, the batch's task axis is split over its devices (params stay replicated).
     A non-finite loss or gradient leaves params and optimizer state untouched and records the
     step in `bad_step`; the host checks it before logging or saving.
     """
@@ -66,6 +76,8 @@ def make_train_step(model, optimizer, config, sampler=None):
     def step_fn(state: TrainState, base_key, x, y):
         key_batch, key_model = jax.random.split(jax.random.fold_in(base_key, state.step))
         batch = data.sample_train_batch(key_batch, x, y, tc.batch_size, tc.num_subsets)
+        if mesh is not None:
+            batch = sharding.shard_tasks(batch, mesh)
 
         def loss_fn(params):
             elbo, log_z_hat = batch_elbo(model, params, key_model, batch, tc.num_particles,
@@ -97,6 +109,7 @@ class Run(NamedTuple):
     state: TrainState
     dataset: data.MetaDataset
     checkpoints: checkpoint.Checkpoints
+    mesh: jax.sharding.Mesh
 
 
 def _write_json(path: str, obj) -> None:
@@ -142,6 +155,10 @@ def _warm_start(config, model, state: TrainState, dim_x: int, dim_y: int) -> Tra
 def train(config, workdir: str, stop_after: int | None = None) -> Run:
     """Trains (or resumes) the run in `workdir`; `stop_after` simulates a preemption."""
     configuration.validate(config)
+    mesh = sharding.make_mesh(config.num_devices)
+    sharding.check_divisible(config.train.batch_size, mesh, "train.batch_size")
+    sharding.check_divisible(config.eval.task_chunk, mesh, "eval.task_chunk")
+    main_process = sharding.is_main_process()
     os.makedirs(workdir, exist_ok=True)
     dataset = load_data(config)
     dim_x, dim_y = dataset.meta_train.x.shape[-1], dataset.meta_train.y.shape[-1]
@@ -162,20 +179,24 @@ def train(config, workdir: str, stop_after: int | None = None) -> Run:
         if config.train.init_from:
             state = _warm_start(config, model, state, dim_x, dim_y)
         _trim_metrics(metrics_path, -1)
-    _write_json(os.path.join(workdir, "config.json"), json.loads(config.to_json_best_effort()))
+    state = jax.device_put(state, sharding.replicated(mesh))
+    if main_process:
+        _write_json(os.path.join(workdir, "config.json"),
+                    json.loads(config.to_json_best_effort()))
 
     tc = config.train
-    x_train, y_train = jnp.asarray(dataset.meta_train.x), jnp.asarray(dataset.meta_train.y)
-    diffusion_step = make_train_step(model, optimizer, config)
-    pretrain_step = (make_train_step(model, optimizer, config, samplers.get("gaussian"))
+    x_train, y_train = jax.device_put((dataset.meta_train.x, dataset.meta_train.y),
+                                      sharding.replicated(mesh))
+    diffusion_step = make_train_step(model, optimizer, config, mesh=mesh)
+    pretrain_step = (make_train_step(model, optimizer, config, samplers.get("gaussian"), mesh)
                      if tc.pretrain_steps > 0 and model.sampler.name != "gaussian" else None)
-    val_metrics = evaluate.make_batch_metrics(model, config.eval.validation_particles)
+    val_metrics = evaluate.make_batch_metrics(model, config.eval.validation_particles, mesh=mesh)
     best_score = ckpts.best_score()
 
     start_step = int(state.step)
     end_step = tc.num_steps if stop_after is None else min(stop_after, tc.num_steps)
     t0, pending = time.perf_counter(), []
-    with open(metrics_path, "a") as metrics_file:
+    with open(metrics_path if main_process else os.devnull, "a") as metrics_file:
         for step in range(start_step, end_step):
             pretraining = pretrain_step is not None and step < tc.pretrain_steps
             step_fn = pretrain_step if pretraining else diffusion_step
@@ -221,7 +242,7 @@ def train(config, workdir: str, stop_after: int | None = None) -> Run:
             if save_now:
                 ckpts.save_last(done, state)
     ckpts.wait()
-    return Run(model, state, dataset, ckpts)
+    return Run(model, state, dataset, ckpts, mesh)
 
 
 def final_evaluation(config, workdir: str, run: Run) -> dict:
@@ -230,13 +251,14 @@ def final_evaluation(config, workdir: str, run: Run) -> dict:
     key = jax.random.fold_in(jax.random.PRNGKey(config.seed), 10**6)
     summary = evaluate.evaluate(run.model, state.params, key, run.dataset.test,
                                 config.eval.context_sizes, config.eval.num_particles,
-                                config.eval.task_chunk)
+                                config.eval.task_chunk, mesh=run.mesh)
     summary["checkpoint_step"] = int(state.step)
     summary["benchmark"] = run.dataset.name
     summary["sampler"] = run.model.sampler.name
-    _write_json(os.path.join(workdir, "eval.json"), summary)
-    plotting.plot_run(run.model, state.params, jax.random.fold_in(key, 1), run.dataset.test,
-                      config, workdir)
+    if sharding.is_main_process():
+        _write_json(os.path.join(workdir, "eval.json"), summary)
+        plotting.plot_run(run.model, state.params, jax.random.fold_in(key, 1), run.dataset.test,
+                          config, workdir)
     return summary
 
 

@@ -6,7 +6,7 @@ import os
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from amvi_jax import train
+from amvi_jax import sharding, train
 
 _CONFIG = config_flags.DEFINE_config_file("config", "configs/np.py", "Experiment config file.")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Run directory (default: runs/<config name>).")
@@ -23,6 +23,8 @@ def main(argv):
     del argv
     logging.get_absl_handler().addFilter(_DropOrbax())
     config = _CONFIG.value
+    if config.distributed:
+        sharding.initialize_distributed()
     workdir = _WORKDIR.value or os.path.join("runs", config.name)
     logging.info("workdir: %s", workdir)
     train.train_and_evaluate(config, workdir)

@@ -74,3 +74,17 @@ def test_train_step_compiles_once_for_all_context_masks(tiny_config):
         state, metrics = step(state, jax.random.PRNGKey(1), ds.meta_train.x, ds.meta_train.y)
     assert step._cache_size() == 1
     assert np.isfinite(float(metrics["loss"]))
+
+
+def test_learning_rate_switches_exactly_when_the_diffusion_stage_starts(tiny_config):
+    config = _diffusion(tiny_config)
+    config.train.update(dict(learning_rate=1e-2, diffusion_learning_rate=1e-3,
+                             pretrain_steps=3, grad_clip_norm=1e9))
+    opt = train.make_optimizer(config)
+    params = np.zeros(())
+    state = opt.init(params)
+    steps = []
+    for _ in range(5):  # Adam's update for a constant gradient has magnitude = the rate
+        updates, state = opt.update(np.ones(()), state, params)
+        steps.append(-float(updates))
+    np.testing.assert_allclose(steps, [1e-2, 1e-2, 1e-2, 1e-3, 1e-3], rtol=1e-4)
