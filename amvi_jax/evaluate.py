@@ -127,3 +127,50 @@ def evaluate(model, params, key, tasks, context_sizes, num_particles: int, task_
     summary["num_particles"] = int(num_particles)
     summary["wall_time_s"] = time.perf_counter() - start
     return summary
+
+
+def _median_seconds(fn, repeats: int) -> float:
+    jax.block_until_ready(fn())  # compile and warm up outside the timed runs
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        jax.block_until_ready(fn())
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def measure_test_time(model, params, key, tasks, context_size: int, num_particles: int,
+                      task_chunk: int, repeats: int = 3, sampler=None) -> dict:
+    """Seconds to turn contexts into `num_particles` weighted particles (jitted, warm).
+
+    `per_task_s`: one new task alone; `test_split_s`: every task of `tasks`, in jitted chunks
+    of `task_chunk` (one timed run after a warm-up: it is long). `per_task_s` is the median
+    of `repeats` runs after a warm-up run.
+    """
+    num_tasks, num_points = tasks.x.shape[:2]
+    num_context = context_bucket(context_size, num_points)
+    mask = first_n_mask(num_context, context_size)
+    x, y = tasks.x[:, :num_context], tasks.y[:, :num_context]
+
+    def particles(p, k, xi, yi):
+        out = model.sample(p, k, xi, yi, mask, num_particles, sampler=sampler)
+        return out.z, out.log_w
+
+    one = jax.jit(particles)
+    many = jax.jit(lambda p, k, xs, ys: jax.vmap(particles, (None, 0, 0, 0))(
+        p, jax.random.split(k, xs.shape[0]), xs, ys))
+    pad = -num_tasks % task_chunk
+    xs = np.concatenate([x, np.repeat(x[-1:], pad, 0)]) if pad else x
+    ys = np.concatenate([y, np.repeat(y[-1:], pad, 0)]) if pad else y
+
+    def whole_split():
+        return [many(params, jax.random.fold_in(key, c), xs[s:s + task_chunk],
+                     ys[s:s + task_chunk])
+                for c, s in enumerate(range(0, xs.shape[0], task_chunk))]
+
+    return dict(
+        context_size=int(context_size), num_particles=int(num_particles),
+        num_tasks=int(num_tasks),
+        per_task_s=_median_seconds(lambda: one(params, key, x[0], y[0]), repeats),
+        test_split_s=_median_seconds(whole_split, 1),
+    )

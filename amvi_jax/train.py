@@ -252,6 +252,9 @@ def final_evaluation(config, workdir: str, run: Run) -> dict:
     summary = evaluate.evaluate(run.model, state.params, key, run.dataset.test,
                                 config.eval.context_sizes, config.eval.num_particles,
                                 config.eval.task_chunk, mesh=run.mesh)
+    summary["test_time"] = evaluate.measure_test_time(
+        run.model, state.params, key, run.dataset.test, max(config.eval.context_sizes),
+        config.eval.num_particles, config.eval.task_chunk)
     summary["checkpoint_step"] = int(state.step)
     summary["benchmark"] = run.dataset.name
     summary["sampler"] = run.model.sampler.name
@@ -274,3 +277,17 @@ def train_and_evaluate(config, workdir: str) -> dict:
                  avg["lmlhd_snis_median"], avg["lmlhd_mc_median"], avg["elbo_median"],
                  avg["mse_median"])
     return summary
+
+
+METHODS = ("amortized", "gmm")
+
+
+def run_experiment(config, workdir: str) -> dict:
+    """Dispatches on `config.method`: the amortized model here, or the per-task GMM-NP."""
+    if config.method == "gmm":
+        from amvi_jax import gmm_np  # imported lazily: only GMM runs need it
+
+        return gmm_np.train_and_evaluate(config, workdir)
+    if config.method != "amortized":
+        raise ValueError(f"config.method={config.method!r}: unknown; valid: {', '.join(METHODS)}")
+    return train_and_evaluate(config, workdir)

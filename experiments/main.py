@@ -27,7 +27,7 @@ def main(argv):
         sharding.initialize_distributed()
     workdir = _WORKDIR.value or os.path.join("runs", config.name)
     logging.info("workdir: %s", workdir)
-    train.train_and_evaluate(config, workdir)
+    train.run_experiment(config, workdir)
 
 
 if __name__ == "__main__":

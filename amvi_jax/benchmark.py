@@ -1,0 +1,336 @@
+"""Methods x benchmarks x seeds: train (or reuse), evaluate, reference log Z, one table.
+
+Every cell (benchmark, method, seed) is an ordinary run directory under the output dir, so a
+finished cell is reused and an interrupted one resumes. Diffusions start from the Gaussian
+neural process of the same benchmark and seed (`train.init_from`): one pre-training serves
+every sampler and every K of the sweep.
+
+The reference log Z (Metropolis-corrected AIS from the prior, `amvi_jax.reference`) is computed
+with each trained model's own decoder on the first `reference_tasks` test tasks, so
+`elbo_gap = log Z_ref - ELBO` measures how well that method's posterior fits that model.
+"""
+
+import importlib
+import json
+import os
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+from absl import logging
+
+from amvi_jax import evaluate, reference, train
+from amvi_jax import model as model_lib
+from amvi_jax.data import first_n_mask
+
+METHODS = ("np", "np_mean", "ula", "mcd", "uha", "ldvi", "cmcd", "gmm")
+DIFFUSIONS = ("ula", "mcd", "uha", "ldvi", "cmcd")
+PRESETS = ("tiny", "cpu", "paper")
+BASE_METHOD = "np"
+
+
+def preset_settings(preset: str) -> ml_collections.ConfigDict:
+    """Budgets: `tiny` (tests, seconds), `cpu` (2 cores, minutes), `paper` (accelerators)."""
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; valid: {', '.join(PRESETS)}")
+    if preset == "tiny":
+        return ml_collections.ConfigDict(dict(
+            data=dict(num_tasks=8, num_points=8, num_test_points=16, num_validation_tasks=4,
+                      num_test_tasks=4),
+            model=dict(encoder_hidden=(16,), decoder_hidden=(16,)),
+            sampler=dict(hidden=(8,)),
+            gaussian_steps=12, diffusion_steps=4, num_steps=2, k_sweep=(1, 2),
+            eval=dict(context_sizes=(0, 8), num_particles=16, task_chunk=4,
+                      validation_particles=8, plot_tasks=0, plot_context_sizes=(2,)),
+            gmm_steps=6, reference_tasks=2, reference_context_sizes=(8,),
+            ais_temperatures=8, ais_particles=16, ais_pilots=8))
+    if preset == "cpu":
+        return ml_collections.ConfigDict(dict(
+            data=dict(num_test_tasks=64), model={}, sampler={},
+            gaussian_steps=10_000, diffusion_steps=500, num_steps=8, k_sweep=(2, 4, 8),
+            eval=dict(num_particles=1024, plot_tasks=2),
+            gmm_steps=2_000, reference_tasks=4, reference_context_sizes=(1, 4, 16),
+            ais_temperatures=512, ais_particles=1024, ais_pilots=256))
+    return ml_collections.ConfigDict(dict(  # Volpp et al.'s test split, longer training
+        data={}, model={}, sampler={},
+        gaussian_steps=50_000, diffusion_steps=5_000, num_steps=8, k_sweep=(4, 8, 16, 32, 64),
+        eval={}, gmm_steps=50_000, reference_tasks=32,
+        reference_context_sizes=(0, 1, 2, 4, 6, 8, 12, 16),
+        ais_temperatures=1024, ais_particles=1024, ais_pilots=256))
+
+
+def method_config(method: str, benchmark: str, seed: int, preset: str,
+                  num_steps: int | None = None) -> ml_collections.ConfigDict:
+    """The method's own config file with the preset's budget, benchmark and seed applied."""
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; valid: {', '.join(METHODS)}")
+    p = preset_settings(preset)
+    config = importlib.import_module(f"configs.{method}").get_config()
+    config.seed = seed
+    config.data.benchmark = benchmark
+    config.data.update(p.data.to_dict())
+    config.eval.update(p.eval.to_dict())
+    if method == "gmm":
+        config.train.num_steps = p.gmm_steps
+        return config
+    config.model.update(p.model.to_dict())
+    if method in DIFFUSIONS:
+        config.sampler.update(p.sampler.to_dict())
+        config.sampler.num_steps = num_steps or p.num_steps
+        config.train.pretrain_steps = 0
+        config.train.num_steps = p.diffusion_steps
+        every = max(1, p.diffusion_steps // 4)
+    else:
+        config.train.num_steps = p.gaussian_steps
+        every = max(1, p.gaussian_steps // 10)
+    config.train.update(dict(validate_every=every, checkpoint_every=every,
+                             log_every=max(1, every // 2)))
+    return config
+
+
+def cell_dir(out_dir: str, benchmark: str, method: str, seed: int, num_steps=None) -> str:
+    name = method if num_steps is None else f"{method}_k{num_steps}"
+    return os.path.join(out_dir, _slug(benchmark), name, f"seed{seed}")
+
+
+def _slug(benchmark: str) -> str:
+    return os.path.splitext(os.path.basename(benchmark))[0]
+
+
+def _run(config, workdir: str) -> dict:
+    """eval.json of the run in workdir, training and evaluating it first if needed."""
+    path = os.path.join(workdir, "eval.json")
+    if os.path.exists(path):
+        with open(path) as f:
+            return json.load(f)
+    return train.run_experiment(config, workdir)
+
+
+def _load_model(workdir: str):
+    """(config, model, best params, dataset) of a finished amortized run."""
+    with open(os.path.join(workdir, "config.json")) as f:
+        config = ml_collections.ConfigDict(json.load(f))
+    config.train.init_from = ""  # already consumed: the checkpoint holds the result
+    dataset = train.load_data(config)
+    dim_x, dim_y = dataset.meta_train.x.shape[-1], dataset.meta_train.y.shape[-1]
+    model = model_lib.from_config(config, dim_x, dim_y)
+    template = train.init_state(model, train.make_optimizer(config), jax.random.PRNGKey(0),
+                                dim_x, dim_y)
+    from amvi_jax import checkpoint
+
+    state = checkpoint.restore_params_from(workdir, template)
+    return config, model, state.params, dataset
+
+
+def reference_gap(workdir: str, num_tasks: int, context_sizes, ais_config: reference.AISConfig,
+                  seed: int = 0) -> dict:
+    """AIS log Z_ref, the method's ELBO and ESS on the first `num_tasks` test tasks.
+
+    -> {"context_sizes": {n: {log_z_ref, elbo, elbo_gap, ess} medians}, "average": ...};
+    cached in workdir/reference.json.
+    """
+    path = os.path.join(workdir, "reference.json")
+    if os.path.exists(path):
+        with open(path) as f:
+            return json.load(f)
+    config, model, params, dataset = _load_model(workdir)
+    tasks = dataset.test._replace(x=dataset.test.x[:num_tasks], y=dataset.test.y[:num_tasks])
+    key = jax.random.PRNGKey(seed)
+    per_task = evaluate.per_task_metrics(
+        evaluate.make_batch_metrics(model, config.eval.num_particles), params,
+        jax.random.fold_in(key, 1), tasks.x, tasks.y, context_sizes, num_tasks)
+    num_points = tasks.x.shape[1]
+    dim_z = model.dim_z
+
+    def log_z_ref(k, x, y, mask):
+        target = model.log_target(params, x, y, mask)
+        return reference.ais(k, target, jnp.zeros(dim_z), jnp.ones(dim_z), ais_config).log_z
+
+    result = {"context_sizes": {}, "num_tasks": int(num_tasks),
+              "ais": dict(ais_config._asdict())}
+    for n in context_sizes:
+        c = evaluate.context_bucket(n, num_points)
+        mask = first_n_mask(c, n)
+        keys = jax.random.split(jax.random.fold_in(key, n), num_tasks)
+        ref = np.asarray(jax.jit(jax.vmap(log_z_ref, (0, 0, 0, None)))(
+            keys, tasks.x[:, :c], tasks.y[:, :c], mask))
+        elbo = per_task[int(n)]["elbo"]
+        result["context_sizes"][str(n)] = dict(
+            log_z_ref=float(np.median(ref)), elbo=float(np.median(elbo)),
+            elbo_gap=float(np.median(ref - elbo)), ess=float(np.median(per_task[int(n)]["ess"])))
+    sizes = result["context_sizes"].values()
+    result["average"] = {k: float(np.mean([s[k] for s in sizes]))
+                         for k in ("log_z_ref", "elbo", "elbo_gap", "ess")}
+    with open(path, "w") as f:
+        json.dump(result, f, indent=2)
+    return result
+
+
+def run_cell(out_dir: str, benchmark: str, method: str, seed: int, preset: str,
+             num_steps: int | None = None, with_reference: bool = True) -> dict:
+    """Trains/evaluates one cell (and its Gaussian base for diffusions) -> its record."""
+    workdir = cell_dir(out_dir, benchmark, method, seed, num_steps)
+    config = method_config(method, benchmark, seed, preset, num_steps)
+    if method in DIFFUSIONS:
+        base = cell_dir(out_dir, benchmark, BASE_METHOD, seed)
+        run_cell(out_dir, benchmark, BASE_METHOD, seed, preset, with_reference=False)
+        config.train.init_from = base
+    logging.info("cell %s / %s / seed %d%s", benchmark, method, seed,
+                 "" if num_steps is None else f" / K={num_steps}")
+    summary = _run(config, workdir)
+    record = dict(benchmark=_slug(benchmark), method=method, seed=seed,
+                  num_steps=config.sampler.num_steps if "sampler" in config else None,
+                  eval=summary, workdir=workdir)
+    if with_reference and method != "gmm":
+        p = preset_settings(preset)
+        ais_config = reference.AISConfig(num_temperatures=p.ais_temperatures,
+                                         num_particles=p.ais_particles,
+                                         num_pilot_particles=p.ais_pilots)
+        record["reference"] = reference_gap(workdir, p.reference_tasks,
+                                            p.reference_context_sizes, ais_config, seed)
+    return record
+
+
+def _mean_se(values) -> tuple[float, float]:
+    v = np.asarray(values, np.float64)
+    se = float(v.std(ddof=1) / np.sqrt(len(v))) if len(v) > 1 else float("nan")
+    return float(v.mean()), se
+
+
+def aggregate(records: list[dict]) -> list[dict]:
+    """One row per (benchmark, method): mean and standard error over seeds."""
+    rows = []
+    main = [r for r in records if r.get("main", True)]  # K-sweep cells stay out of the table
+    keys = sorted({(r["benchmark"], r["method"]) for r in main},
+                  key=lambda k: (k[0], METHODS.index(k[1])))
+    for bench, method in keys:
+        rs = [r for r in main if (r["benchmark"], r["method"]) == (bench, method)]
+        row = dict(benchmark=bench, method=method, seeds=len(rs))
+        row["lmlhd_snis"] = _mean_se([r["eval"]["average"]["lmlhd_snis_median"] for r in rs])
+        row["lmlhd_mc"] = _mean_se([r["eval"]["average"]["lmlhd_mc_median"] for r in rs])
+        row["mse"] = _mean_se([r["eval"]["average"]["mse_median"] for r in rs])
+        by_n = {}
+        for n in rs[0]["eval"]["context_sizes"]:
+            by_n[n] = _mean_se([r["eval"]["context_sizes"][n]["lmlhd_snis_median"] for r in rs])
+        row["lmlhd_snis_by_context"] = by_n
+        refs = [r["reference"] for r in rs if "reference" in r]
+        if refs:
+            row["elbo_gap"] = _mean_se([x["average"]["elbo_gap"] for x in refs])
+            row["ess"] = _mean_se([x["average"]["ess"] for x in refs])
+        times = [r["eval"].get("test_time") for r in rs if r["eval"].get("test_time")]
+        if times:
+            row["per_task_s"] = float(np.median([t["per_task_s"] for t in times]))
+            row["test_split_s"] = float(np.median([t["test_split_s"] for t in times]))
+        rows.append(row)
+    return rows
+
+
+def _fmt(pair, digits=2) -> str:
+    mean, se = pair
+    return f"{mean:.{digits}f}" if np.isnan(se) else f"{mean:.{digits}f} ± {se:.{digits}f}"
+
+
+def markdown_table(rows: list[dict]) -> str:
+    lines = ["| benchmark | method | seeds | lmlhd_snis (median, avg over n) | lmlhd_mc | "
+             "ELBO gap (nats) | ESS of 1024 | test time / task (s) | test split (s) |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        gap = _fmt(r["elbo_gap"]) if "elbo_gap" in r else "–"
+        ess = _fmt(r["ess"], 0) if "ess" in r else "–"
+        per_task = f"{r['per_task_s']:.4f}" if "per_task_s" in r else "–"
+        split = f"{r['test_split_s']:.2f}" if "test_split_s" in r else "–"
+        lines.append(f"| {r['benchmark']} | {r['method']} | {r['seeds']} | "
+                     f"{_fmt(r['lmlhd_snis'])} | {_fmt(r['lmlhd_mc'])} | {gap} | {ess} | "
+                     f"{per_task} | {split} |")
+    return "\n".join(lines) + "\n"
+
+
+def k_sweep_table(records: list[dict]) -> str:
+    sweep = [r for r in records if "reference" in r and r["method"] in DIFFUSIONS]
+    if not sweep:
+        return ""
+    lines = ["| benchmark | method | K | ELBO gap (nats, mean over seeds) |", "|---|---|---|---|"]
+    for key in sorted({(r["benchmark"], r["method"], r["num_steps"]) for r in sweep}):
+        gaps = [r["reference"]["average"]["elbo_gap"] for r in sweep
+                if (r["benchmark"], r["method"], r["num_steps"]) == key]
+        lines.append(f"| {key[0]} | {key[1]} | {key[2]} | {_fmt(_mean_se(gaps))} |")
+    return "\n".join(lines) + "\n"
+
+
+def plot_figures(records: list[dict], rows: list[dict], out_dir: str) -> list[str]:
+    """Predictive log-likelihood against context size per method; ELBO gap against K."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    paths = []
+    for bench in sorted({r["benchmark"] for r in rows}):
+        fig, ax = plt.subplots(figsize=(5, 3.5))
+        for r in (r for r in rows if r["benchmark"] == bench):
+            ns = sorted(r["lmlhd_snis_by_context"], key=int)
+            mean = [r["lmlhd_snis_by_context"][n][0] for n in ns]
+            ax.plot([int(n) for n in ns], mean, "o-", label=r["method"], ms=3)
+        ax.set(xlabel="context size n", ylabel="median lmlhd_snis (nats / task)", title=bench)
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        paths.append(os.path.join(out_dir, f"lmlhd_vs_context_{bench}.png"))
+        fig.savefig(paths[-1], dpi=110)
+        plt.close(fig)
+    sweep = [r for r in records if "reference" in r and r["method"] in DIFFUSIONS]
+    if sweep:
+        fig, ax = plt.subplots(figsize=(5, 3.5))
+        for bench, method in sorted({(r["benchmark"], r["method"]) for r in sweep}):
+            ks = sorted({r["num_steps"] for r in sweep
+                         if (r["benchmark"], r["method"]) == (bench, method)})
+            gaps = [np.mean([r["reference"]["average"]["elbo_gap"] for r in sweep
+                             if (r["benchmark"], r["method"], r["num_steps"])
+                             == (bench, method, k)]) for k in ks]
+            ax.plot(ks, gaps, "o-", label=f"{method} ({bench})")
+        ax.set(xscale="log", xlabel="K (diffusion steps)", ylabel="ELBO gap (nats)",
+               title="ELBO gap against K")
+        ax.set_xticks(sorted({r["num_steps"] for r in sweep}))
+        ax.get_xaxis().set_major_formatter(matplotlib.ticker.ScalarFormatter())
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        paths.append(os.path.join(out_dir, "elbo_gap_vs_k.png"))
+        fig.savefig(paths[-1], dpi=110)
+        plt.close(fig)
+    return paths
+
+
+def run(out_dir: str, methods, benchmarks, seeds, preset: str, sweep_methods=("ldvi",)) -> dict:
+    """The whole grid plus the K sweep; writes results.json, results.md and figures."""
+    for m in methods:
+        if m not in METHODS:
+            raise ValueError(f"unknown method {m!r}; valid: {', '.join(METHODS)}")
+    os.makedirs(out_dir, exist_ok=True)
+    records = []
+    for bench in benchmarks:
+        for seed in seeds:
+            for method in methods:
+                records.append(run_cell(out_dir, bench, method, seed, preset))
+            for method in sweep_methods:
+                main_k = preset_settings(preset).num_steps
+                for k in preset_settings(preset).k_sweep:
+                    if k == main_k and method in methods:
+                        continue  # the main cell already is this K
+                    rec = run_cell(out_dir, bench, method, seed, preset, num_steps=k)
+                    rec["main"] = False
+                    records.append(rec)
+    rows = aggregate(records)
+    results = dict(preset=preset, methods=list(methods), benchmarks=list(benchmarks),
+                   seeds=list(seeds), rows=rows, records=records)
+    with open(os.path.join(out_dir, "results.json"), "w") as f:
+        json.dump(results, f, indent=2)
+    figures = plot_figures(records, rows, out_dir)
+    with open(os.path.join(out_dir, "results.md"), "w") as f:
+        f.write(f"# Benchmark results (preset `{preset}`, seeds {list(seeds)})\n\n")
+        f.write(markdown_table(rows))
+        sweep = k_sweep_table(records)
+        if sweep:
+            f.write("\n## ELBO gap against K\n\n" + sweep)
+        f.write("\n" + "\n".join(f"![{os.path.basename(p)}]({os.path.basename(p)})"
+                                 for p in figures) + "\n")
+    return results
