@@ -27,9 +27,8 @@ def _positive(config, field: str):
 
 def validate(config) -> None:
     """Raises ValueError naming the first impossible field of a full experiment config."""
-    if config.method != "amortized":
-        _fail("method", config.method, "this trainer runs 'amortized' models; 'gmm' runs go "
-                                       "through amvi_jax.train.run_experiment")
+    if config.method not in ("amortized", "gmm"):
+        _fail("method", config.method, "unknown method; valid: amortized, gmm")
     if not isinstance(config.num_devices, int) or config.num_devices < 0:
         _fail("num_devices", config.num_devices, "must be an integer >= 0 (0 = all devices)")
     bench = config.data.benchmark

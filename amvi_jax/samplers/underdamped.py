@@ -12,7 +12,9 @@ Momentum rho with diagonal mass M and damping eta, in whitened coordinates u (se
             + sum_k [log B_ref - log F_ref]
 
 The LDVI network starts at zero, so LDVI moves its particles exactly as UHA does; its
-log-weights then differ from UHA's only by float rounding.
+log-weights then differ from UHA's only by float32 rounding (XLA fuses the extra term
+differently) and are identical in float64, because the LDVI correction is subtracted from the
+UHA residual rho_{k-1} - eta rho' rather than folded into the backward mean.
 """
 
 import math
