@@ -25,6 +25,8 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
+from amvi_jax import networks
+
 LogDensity = Callable[[jax.Array], jax.Array]
 _LOG_2PI = jnp.log(2.0 * jnp.pi)
 
@@ -158,6 +160,11 @@ def anneal_score(u: jax.Array, grad_gamma_u: jax.Array, beta: jax.Array) -> jax.
     return (1.0 - beta) * (-u) + beta * grad_gamma_u
 
 
+def dynamics_score(grad: jax.Array, cfg) -> jax.Array:
+    """The target score as the dynamics use it: pathwise, or stop-gradient if configured."""
+    return jax.lax.stop_gradient(grad) if cfg.stop_grad_score else grad
+
+
 def network_score_input(grad: jax.Array, cfg) -> jax.Array:
     """The target score as a network input: no gradient through it, clipped for stability."""
     return jnp.clip(jax.lax.stop_gradient(grad), -cfg.score_clip, cfg.score_clip)
@@ -168,3 +175,39 @@ def check_inputs(q0_mean, q0_scale, embedding, num_particles: int) -> None:
     chex.assert_equal_shape([q0_mean, q0_scale])
     if int(num_particles) < 1:
         raise ValueError(f"num_particles={num_particles} must be >= 1")
+
+
+def prepare(cfg, variant: str, variants: tuple) -> ml_collections.FrozenConfigDict:
+    """Checks the variant and the config values, then freezes the config the sampler closes over."""
+    if variant not in variants:
+        raise ValueError(f"unknown variant {variant!r}; valid: {variants}")
+    validate_common(cfg, variant)
+    return ml_collections.FrozenConfigDict(cfg)
+
+
+@dataclasses.dataclass(frozen=True)
+class ParticleNetwork:
+    """The score / control network of one sampler, applied to a batch of particles."""
+
+    cfg: ml_collections.FrozenConfigDict
+    momentum: bool  # underdamped networks also see rho
+
+    def _module(self, dim_z: int) -> networks.ScoreNetwork:
+        return networks.ScoreNetwork(dim_z=dim_z, hidden=tuple(self.cfg.hidden),
+                                     activation=self.cfg.activation)
+
+    def init(self, key, dim_z: int, dim_embedding: int) -> dict:
+        zeros = jnp.zeros((dim_z,))
+        rho = zeros if self.momentum else jnp.zeros((0,))
+        return self._module(dim_z).init(key, zeros, rho, 0.0, jnp.zeros((dim_embedding,)), zeros)
+
+    def apply(self, params, u, rho, t, embedding, grad) -> jax.Array:
+        """u, grad [P, d_z], rho [P, d_z] (or None), t scalar, embedding [d_e] -> [P, d_z]."""
+        module = self._module(u.shape[-1])
+        if rho is None:
+            rho = jnp.zeros((u.shape[0], 0), u.dtype)
+
+        def one(ui, ri, gi):
+            return module.apply(params, ui, ri, t, embedding, network_score_input(gi, self.cfg))
+
+        return jax.vmap(one)(u, rho, grad)

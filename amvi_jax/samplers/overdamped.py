@@ -18,7 +18,6 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-from amvi_jax import networks
 from amvi_jax.samplers import base
 
 VARIANTS = ("ula", "mcd", "cmcd")
@@ -29,23 +28,15 @@ def default_config() -> ml_collections.ConfigDict:
 
 
 def make(cfg, variant: str) -> base.Sampler:
-    if variant not in VARIANTS:
-        raise ValueError(f"unknown overdamped variant {variant!r}; valid: {VARIANTS}")
-    base.validate_common(cfg, variant)
-    cfg = ml_collections.FrozenConfigDict(cfg)
+    cfg = base.prepare(cfg, variant, VARIANTS)
     num_steps = int(cfg.num_steps)
-    net = networks.ScoreNetwork(dim_z=0, hidden=tuple(cfg.hidden), activation=cfg.activation)
-
-    def network(dim_z):
-        return net.clone(dim_z=dim_z)
+    network = base.ParticleNetwork(cfg, momentum=False)
 
     def init(key, dim_z: int, dim_embedding: int = 0) -> dict:
         params = dict(base.init_schedule(cfg),
                       cond=base.init_schedule_conditioner(cfg, dim_embedding))
         if variant != "ula":
-            zeros = jnp.zeros((dim_z,))
-            params["net"] = network(dim_z).init(
-                key, zeros, jnp.zeros((0,)), 0.0, jnp.zeros((dim_embedding,)), zeros)
+            params["net"] = network.init(key, dim_z, dim_embedding)
         return params
 
     def run(params, key, log_target, q0_mean, q0_scale, embedding, num_particles: int):
@@ -55,15 +46,12 @@ def make(cfg, variant: str) -> base.Sampler:
         log_gamma_u, to_z = base.whiten(log_target, q0_mean, q0_scale)
         value_and_grad = jax.vmap(jax.value_and_grad(log_gamma_u))
         beta, eps = base.schedule(cfg, params, embedding)
-        no_rho = jnp.zeros((0,))
 
         def ctrl(u, t, g):  # [P, d_z] -> [P, d_z]
-            apply = lambda ui, gi: network(dim_z).apply(
-                params["net"], ui, no_rho, t, embedding, base.network_score_input(gi, cfg))
-            return jax.vmap(apply)(u, g)
+            return network.apply(params["net"], u, None, t, embedding, g)
 
         def dyn(g):
-            return jax.lax.stop_gradient(g) if cfg.stop_grad_score else g
+            return base.dynamics_score(g, cfg)
 
         def step(carry, k):
             u, _, g, log_w = carry  # [P, d_z], [P], [P, d_z], [P]

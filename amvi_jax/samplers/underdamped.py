@@ -23,7 +23,6 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-from amvi_jax import networks
 from amvi_jax.samplers import base
 
 VARIANTS = ("uha", "ldvi")
@@ -34,15 +33,9 @@ def default_config() -> ml_collections.ConfigDict:
 
 
 def make(cfg, variant: str) -> base.Sampler:
-    if variant not in VARIANTS:
-        raise ValueError(f"unknown underdamped variant {variant!r}; valid: {VARIANTS}")
-    base.validate_common(cfg, variant)
-    cfg = ml_collections.FrozenConfigDict(cfg)
+    cfg = base.prepare(cfg, variant, VARIANTS)
     num_steps = int(cfg.num_steps)
-    net = networks.ScoreNetwork(dim_z=0, hidden=tuple(cfg.hidden), activation=cfg.activation)
-
-    def network(dim_z):
-        return net.clone(dim_z=dim_z)
+    network = base.ParticleNetwork(cfg, momentum=True)
 
     def init(key, dim_z: int, dim_embedding: int = 0) -> dict:
         params = dict(
@@ -52,9 +45,7 @@ def make(cfg, variant: str) -> base.Sampler:
             mass=jnp.full((dim_z,), math.log(math.expm1(cfg.mass_init)), jnp.float32),
         )
         if variant == "ldvi":
-            zeros = jnp.zeros((dim_z,))
-            params["net"] = network(dim_z).init(
-                key, zeros, zeros, 0.0, jnp.zeros((dim_embedding,)), zeros)
+            params["net"] = network.init(key, dim_z, dim_embedding)
         return params
 
     def run(params, key, log_target, q0_mean, q0_scale, embedding, num_particles: int):
@@ -69,12 +60,10 @@ def make(cfg, variant: str) -> base.Sampler:
         ref_var = (1.0 - eta**2) * mass
 
         def ctrl(u, rho, t, g):  # [P, d_z] each -> [P, d_z]
-            apply = lambda ui, ri, gi: network(dim_z).apply(
-                params["net"], ui, ri, t, embedding, base.network_score_input(gi, cfg))
-            return jax.vmap(apply)(u, rho, g)
+            return network.apply(params["net"], u, rho, t, embedding, g)
 
         def dyn(g):
-            return jax.lax.stop_gradient(g) if cfg.stop_grad_score else g
+            return base.dynamics_score(g, cfg)
 
         def step(carry, k):
             u, _, g, rho, log_w = carry  # [P, d_z], [P], [P, d_z], [P, d_z], [P]
