@@ -44,20 +44,20 @@ def preset_settings(preset: str) -> ml_collections.ConfigDict:
             eval=dict(context_sizes=(0, 8), num_particles=16, task_chunk=4,
                       validation_particles=8, plot_tasks=0, plot_context_sizes=(2,)),
             gmm_steps=6, reference_tasks=2, reference_context_sizes=(8,),
-            ais_temperatures=8, ais_particles=16, ais_pilots=8))
+            ais_temperatures=8, ais_particles=16, ais_pilots=8, ais_transition="hmc"))
     if preset == "cpu":
         return ml_collections.ConfigDict(dict(
             data=dict(num_test_tasks=64), model={}, sampler={},
             gaussian_steps=10_000, diffusion_steps=500, num_steps=8, k_sweep=(2, 4, 8),
             eval=dict(num_particles=1024, plot_tasks=2),
             gmm_steps=2_000, reference_tasks=4, reference_context_sizes=(1, 4, 16),
-            ais_temperatures=512, ais_particles=1024, ais_pilots=256))
+            ais_temperatures=512, ais_particles=1024, ais_pilots=256, ais_transition="mala"))
     return ml_collections.ConfigDict(dict(  # Volpp et al.'s test split, longer training
         data={}, model={}, sampler={},
         gaussian_steps=50_000, diffusion_steps=5_000, num_steps=8, k_sweep=(4, 8, 16, 32, 64),
         eval={}, gmm_steps=50_000, reference_tasks=32,
         reference_context_sizes=(0, 1, 2, 4, 6, 8, 12, 16),
-        ais_temperatures=1024, ais_particles=1024, ais_pilots=256))
+        ais_temperatures=1024, ais_particles=1024, ais_pilots=256, ais_transition="hmc"))
 
 
 def method_config(method: str, benchmark: str, seed: int, preset: str,
@@ -186,7 +186,8 @@ def run_cell(out_dir: str, benchmark: str, method: str, seed: int, preset: str,
         p = preset_settings(preset)
         ais_config = reference.AISConfig(num_temperatures=p.ais_temperatures,
                                          num_particles=p.ais_particles,
-                                         num_pilot_particles=p.ais_pilots)
+                                         num_pilot_particles=p.ais_pilots,
+                                         transition=p.ais_transition)
         record["reference"] = reference_gap(workdir, p.reference_tasks,
                                             p.reference_context_sizes, ais_config, seed)
     return record
@@ -300,8 +301,10 @@ def plot_figures(records: list[dict], rows: list[dict], out_dir: str) -> list[st
     return paths
 
 
-def run(out_dir: str, methods, benchmarks, seeds, preset: str, sweep_methods=("ldvi",)) -> dict:
-    """The whole grid plus the K sweep; writes results.json, results.md and figures."""
+def run(out_dir: str, methods, benchmarks, seeds, preset: str, sweep_methods=("ldvi",),
+        sweep_seeds=None) -> dict:
+    """The whole grid plus the K sweep (on `sweep_seeds`, default all seeds); writes
+    results.json, results.md and figures."""
     for m in methods:
         if m not in METHODS:
             raise ValueError(f"unknown method {m!r}; valid: {', '.join(METHODS)}")
@@ -311,7 +314,7 @@ def run(out_dir: str, methods, benchmarks, seeds, preset: str, sweep_methods=("l
         for seed in seeds:
             for method in methods:
                 records.append(run_cell(out_dir, bench, method, seed, preset))
-            for method in sweep_methods:
+            for method in (sweep_methods if sweep_seeds is None or seed in sweep_seeds else ()):
                 main_k = preset_settings(preset).num_steps
                 for k in preset_settings(preset).k_sweep:
                     if k == main_k and method in methods:

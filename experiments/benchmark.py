@@ -16,6 +16,8 @@ _METHODS = flags.DEFINE_list("methods", ["np", "ldvi"],
 _BENCHMARKS = flags.DEFINE_list("benchmarks", ["sinusoid1d"],
                                 "Benchmark names or paths to .npz task files.")
 _SEEDS = flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds (>= 3 for standard errors).")
+_SWEEP_SEEDS = flags.DEFINE_list("sweep_seeds", None,
+                                  "Seeds that also run the K sweep (default: all --seeds).")
 _PRESET = flags.DEFINE_enum("preset", "cpu", list(benchmark.PRESETS),
                             "Budget: tiny (smoke test), cpu (2 cores), paper (accelerators).")
 _SWEEP = flags.DEFINE_list("sweep_methods", ["ldvi"],
@@ -29,7 +31,9 @@ def main(argv):
     start = time.perf_counter()
     results = benchmark.run(_OUT.value, _METHODS.value, _BENCHMARKS.value,
                             [int(s) for s in _SEEDS.value], _PRESET.value,
-                            sweep_methods=tuple(_SWEEP.value))
+                            sweep_methods=tuple(_SWEEP.value),
+                            sweep_seeds=None if _SWEEP_SEEDS.value is None
+                            else [int(s) for s in _SWEEP_SEEDS.value])
     print(benchmark.markdown_table(results["rows"]))
     print(f"wall time {time.perf_counter() - start:.0f} s; results in {_OUT.value}")
 
