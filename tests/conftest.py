@@ -1,18 +1,8 @@
 """Shared fixtures: a tiny experiment config whose data is generated once per session."""
 
-import os
-import tempfile
+import pytest
 
-# Many tests compile the same tiny functions (also in subprocesses, which inherit this):
-# XLA's persistent cache turns the repeats into cache hits. Set before jax is imported.
-os.environ.setdefault("JAX_COMPILATION_CACHE_DIR",
-                      os.path.join(tempfile.gettempdir(), "amvi_jax_test_jit_cache"))
-os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
-os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
-
-import pytest  # noqa: E402
-
-from configs import default  # noqa: E402
+from configs import default
 
 
 @pytest.fixture(scope="session")

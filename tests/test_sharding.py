@@ -18,8 +18,7 @@ _SCRIPT = textwrap.dedent("""
     from configs import default
 
     assert jax.device_count() == 4, jax.devices()
-    config = default.with_diffusion(default.get_config(), "ldvi", num_steps=2)
-    config.sampler.hidden = (8,)
+    config = default.with_diffusion(default.get_config(), "uha", num_steps=2)
     config.data.update(dict(num_tasks=8, num_points=8, num_test_points=16,
                             num_validation_tasks=4, num_test_tasks=8, data_dir=sys.argv[1]))
     config.model.update(dict(encoder_hidden=(16,), decoder_hidden=(16,)))
@@ -39,7 +38,7 @@ _SCRIPT = textwrap.dedent("""
                                   ds.meta_train.y)
             losses.append(float(metrics["loss"]))
         summary = evaluate.evaluate(model, state.params, jax.random.PRNGKey(2), ds.test,
-                                    (0, 2, 8), 16, 8, mesh=mesh)
+                                    (0, 8), 16, 8, mesh=mesh)
         result[n] = dict(losses=losses,
                          params=[np.asarray(a).ravel().tolist()
                                  for a in jax.tree.leaves(state.params)],
