@@ -21,7 +21,7 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check amvi_jax configs experiments tests
 
 bench: $(VENV)/.installed
-	@echo "no benchmarks yet"
+	$(PY) -m experiments.perf
 
 clean:
 	rm -rf runs .pytest_cache

@@ -51,7 +51,8 @@ _SCRIPT = textwrap.dedent("""
 
 @pytest.mark.slow
 def test_four_device_step_and_evaluation_match_one_device(data_dir):
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4",
+    flags = os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4"
+    env = dict(os.environ, XLA_FLAGS=flags,
                JAX_PLATFORMS="cpu", PYTHONPATH=ROOT)
     proc = subprocess.run([sys.executable, "-c", _SCRIPT, data_dir], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=600)
