@@ -34,13 +34,13 @@ from typing import NamedTuple
 import chex
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 import optax
 from absl import logging
 
 from amvi_jax import checkpoint, configuration, data, evaluate, networks, plotting
 from amvi_jax import gmm as gmm_lib
+from amvi_jax import train as train_lib
 from amvi_jax.samplers.base import SamplerOutput, log_normal_diag
 
 
@@ -296,34 +296,12 @@ class Run(NamedTuple):
     checkpoints: checkpoint.Checkpoints
 
 
-def _write_json(path: str, obj) -> None:
-    with open(path, "w") as f:
-        json.dump(obj, f, indent=2)
-
-
-def _trim_metrics(path: str, last_step: int) -> None:
-    """Drops metric lines past the restored step, so a resumed run's log has no duplicates."""
-    if not os.path.exists(path):
-        return
-    with open(path) as f:
-        lines = [ln for ln in f if ln.strip() and json.loads(ln)["step"] <= last_step]
-    with open(path, "w") as f:
-        f.writelines(lines)
-
-
-def _load_data(config) -> data.MetaDataset:
-    data_config = ml_collections.ConfigDict(config.data.to_dict())
-    if not data_config.data_dir:
-        data_config.data_dir = None
-    return data.load_benchmark(data_config)
-
-
 def train(config, workdir: str, stop_after: int | None = None) -> Run:
     """Meta-trains (or resumes) the GMM-NP in `workdir`; `stop_after` simulates a preemption."""
     configuration.validate(config)
     validate_config(config)
     os.makedirs(workdir, exist_ok=True)
-    dataset = _load_data(config)
+    dataset = train_lib.load_data(config)
     x_train = jnp.asarray(dataset.meta_train.x)
     y_train = jnp.asarray(dataset.meta_train.y)
     num_tasks, num_points, dim_x = x_train.shape
@@ -343,8 +321,9 @@ def train(config, workdir: str, stop_after: int | None = None) -> Run:
     if restored is not None:
         state = restored
         logging.info("resumed from step %d", int(state.step))
-    _trim_metrics(metrics_path, int(state.step))
-    _write_json(os.path.join(workdir, "config.json"), json.loads(config.to_json_best_effort()))
+    train_lib.trim_metrics(metrics_path, int(state.step))
+    train_lib.write_json(os.path.join(workdir, "config.json"),
+                         json.loads(config.to_json_best_effort()))
 
     tc = config.train
     # Validation fits fresh mixtures to every validation task and context size, which costs
@@ -470,7 +449,7 @@ def final_evaluation(config, workdir: str, run: Run) -> dict:
         test_time_task_chunk=task_chunk,
         test_time_context_size=int(largest),
     )
-    _write_json(os.path.join(workdir, "eval.json"), summary)
+    train_lib.write_json(os.path.join(workdir, "eval.json"), summary)
     num_plot = min(config.eval.plot_tasks, test.x.shape[0])
     if num_plot:
         plotting.plot_predictions(run.model, state.params, jax.random.fold_in(key, 1), test,

@@ -112,12 +112,12 @@ class Run(NamedTuple):
     mesh: jax.sharding.Mesh
 
 
-def _write_json(path: str, obj) -> None:
+def write_json(path: str, obj) -> None:
     with open(path, "w") as f:
         json.dump(obj, f, indent=2)
 
 
-def _trim_metrics(path: str, last_step: int) -> None:
+def trim_metrics(path: str, last_step: int) -> None:
     """Drops metric lines past the restored step, so a resumed run's log has no duplicates."""
     if not os.path.exists(path):
         return
@@ -174,14 +174,14 @@ def train(config, workdir: str, stop_after: int | None = None) -> Run:
     if restored is not None:
         state = restored
         logging.info("resumed from step %d", int(state.step))
-        _trim_metrics(metrics_path, int(state.step))
+        trim_metrics(metrics_path, int(state.step))
     else:
         if config.train.init_from:
             state = _warm_start(config, model, state, dim_x, dim_y)
-        _trim_metrics(metrics_path, -1)
+        trim_metrics(metrics_path, -1)
     state = jax.device_put(state, sharding.replicated(mesh))
     if main_process:
-        _write_json(os.path.join(workdir, "config.json"),
+        write_json(os.path.join(workdir, "config.json"),
                     json.loads(config.to_json_best_effort()))
 
     tc = config.train
@@ -259,7 +259,7 @@ def final_evaluation(config, workdir: str, run: Run) -> dict:
     summary["benchmark"] = run.dataset.name
     summary["sampler"] = run.model.sampler.name
     if sharding.is_main_process():
-        _write_json(os.path.join(workdir, "eval.json"), summary)
+        write_json(os.path.join(workdir, "eval.json"), summary)
         plotting.plot_run(run.model, state.params, jax.random.fold_in(key, 1), run.dataset.test,
                           config, workdir)
     return summary
