@@ -21,7 +21,6 @@ import numpy as np
 from absl import logging
 
 from amvi_jax import evaluate, reference, train
-from amvi_jax import model as model_lib
 from amvi_jax.data import first_n_mask
 
 METHODS = ("np", "np_mean", "ula", "mcd", "uha", "ldvi", "cmcd", "gmm")
@@ -44,37 +43,58 @@ def preset_settings(preset: str) -> ml_collections.ConfigDict:
             eval=dict(context_sizes=(0, 8), num_particles=16, task_chunk=4,
                       validation_particles=8, plot_tasks=0, plot_context_sizes=(2,)),
             gmm_steps=6, reference_tasks=2, reference_context_sizes=(8,),
-            ais_temperatures=8, ais_particles=16, ais_pilots=8, ais_transition="hmc"))
+            ais_temperatures=8, ais_particles=16, ais_pilots=8, ais_transition="hmc",
+            posterior_tasks=2, posterior_context_size=2))
     if preset == "cpu":
         return ml_collections.ConfigDict(dict(
             data=dict(num_test_tasks=64), model={}, sampler={},
-            gaussian_steps=10_000, diffusion_steps=500, num_steps=8, k_sweep=(2, 4, 8),
+            gaussian_steps=10_000, diffusion_steps=500, num_steps=8, k_sweep=(2, 4, 8, 16, 32),
             eval=dict(num_particles=1024, plot_tasks=2),
             gmm_steps=2_000, reference_tasks=4, reference_context_sizes=(1, 4, 16),
-            ais_temperatures=512, ais_particles=1024, ais_pilots=256, ais_transition="mala"))
+            ais_temperatures=512, ais_particles=1024, ais_pilots=256, ais_transition="mala",
+            posterior_tasks=3, posterior_context_size=2))
     return ml_collections.ConfigDict(dict(  # Volpp et al.'s test split, longer training
         data={}, model={}, sampler={},
         gaussian_steps=50_000, diffusion_steps=5_000, num_steps=8, k_sweep=(4, 8, 16, 32, 64),
         eval={}, gmm_steps=50_000, reference_tasks=32,
         reference_context_sizes=(0, 1, 2, 4, 6, 8, 12, 16),
-        ais_temperatures=1024, ais_particles=1024, ais_pilots=256, ais_transition="hmc"))
+        ais_temperatures=1024, ais_particles=1024, ais_pilots=256, ais_transition="hmc",
+        posterior_tasks=4, posterior_context_size=2))
+
+
+# The fields that define the likelihood model p(y | x, z) p(z); the encoder is not among them.
+SHARED_MODEL_FIELDS = ("dim_z", "decoder_hidden", "activation", "learn_std_y", "std_y",
+                       "std_y_min")
+
+
+def _config_module(method: str):
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; valid: {', '.join(METHODS)}")
+    return importlib.import_module(f"configs.{method}")
 
 
 def method_config(method: str, benchmark: str, seed: int, preset: str,
-                  num_steps: int | None = None) -> ml_collections.ConfigDict:
-    """The method's own config file with the preset's budget, benchmark and seed applied."""
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; valid: {', '.join(METHODS)}")
+                  num_steps: int | None = None, model_like: str = "") -> ml_collections.ConfigDict:
+    """The method's own config file with the preset's budget, benchmark and seed applied.
+
+    `model_like`: a method whose decoder and latent (SHARED_MODEL_FIELDS) every method uses
+    instead of its own, e.g. "gmm" compares all methods on GMM-NP's model (d_z = 3, tanh 8-8
+    decoder, fixed noise); empty: each method's own model.
+    """
     p = preset_settings(preset)
-    config = importlib.import_module(f"configs.{method}").get_config()
+    config = _config_module(method).get_config()
     config.seed = seed
     config.data.benchmark = benchmark
     config.data.update(p.data.to_dict())
     config.eval.update(p.eval.to_dict())
+    if method != "gmm":
+        config.model.update(p.model.to_dict())
+    if model_like:
+        shared = _config_module(model_like).get_config().model
+        config.model.update({k: shared[k] for k in SHARED_MODEL_FIELDS})
     if method == "gmm":
         config.train.num_steps = p.gmm_steps
         return config
-    config.model.update(p.model.to_dict())
     if method in DIFFUSIONS:
         config.sampler.update(p.sampler.to_dict())
         config.sampler.num_steps = num_steps or p.num_steps
@@ -108,19 +128,29 @@ def _run(config, workdir: str) -> dict:
 
 
 def _load_model(workdir: str):
-    """(config, model, best params, dataset) of a finished amortized run."""
-    with open(os.path.join(workdir, "config.json")) as f:
-        config = ml_collections.ConfigDict(json.load(f))
+    """(config, model, best params, dataset) of a finished run (amortized or GMM-NP)."""
+    config = train.read_config(workdir)
     config.train.init_from = ""  # already consumed: the checkpoint holds the result
     dataset = train.load_data(config)
     dim_x, dim_y = dataset.meta_train.x.shape[-1], dataset.meta_train.y.shape[-1]
-    model = model_lib.from_config(config, dim_x, dim_y)
-    template = train.init_state(model, train.make_optimizer(config), jax.random.PRNGKey(0),
-                                dim_x, dim_y)
-    from amvi_jax import checkpoint
+    if config.method == "gmm":
+        from amvi_jax import gmm_np
 
-    state = checkpoint.restore_params_from(workdir, template)
-    return config, model, state.params, dataset
+        _, model, params = gmm_np.restore_model(workdir, dim_x, dim_y,
+                                                dataset.meta_train.x.shape[0])
+    else:
+        _, model, params = train.restore_model(workdir, dim_x, dim_y)
+    return config, model, params, dataset
+
+
+def _reference_fn(model, params, ais_config: reference.AISConfig):
+    """(key, x [C, d_x], y [C, d_y], mask [C]) -> AISOutput: AIS from the prior N(0, I)."""
+    def run_ais(k, x, y, mask):
+        zeros = jnp.zeros(model.dim_z)
+        return reference.ais(k, model.log_target(params, x, y, mask), zeros, zeros + 1.0,
+                             ais_config)
+
+    return run_ais
 
 
 def reference_gap(workdir: str, num_tasks: int, context_sizes, ais_config: reference.AISConfig,
@@ -141,11 +171,8 @@ def reference_gap(workdir: str, num_tasks: int, context_sizes, ais_config: refer
         evaluate.make_batch_metrics(model, config.eval.num_particles), params,
         jax.random.fold_in(key, 1), tasks.x, tasks.y, context_sizes, num_tasks)
     num_points = tasks.x.shape[1]
-    dim_z = model.dim_z
-
-    def log_z_ref(k, x, y, mask):
-        target = model.log_target(params, x, y, mask)
-        return reference.ais(k, target, jnp.zeros(dim_z), jnp.ones(dim_z), ais_config).log_z
+    run_ais = _reference_fn(model, params, ais_config)
+    log_z_ref = lambda *args: run_ais(*args).log_z
 
     result = {"context_sizes": {}, "num_tasks": int(num_tasks),
               "ais": dict(ais_config._asdict())}
@@ -167,30 +194,63 @@ def reference_gap(workdir: str, num_tasks: int, context_sizes, ais_config: refer
     return result
 
 
+def _ais_config(preset: str) -> reference.AISConfig:
+    p = preset_settings(preset)
+    return reference.AISConfig(num_temperatures=p.ais_temperatures, num_particles=p.ais_particles,
+                               num_pilot_particles=p.ais_pilots, transition=p.ais_transition)
+
+
 def run_cell(out_dir: str, benchmark: str, method: str, seed: int, preset: str,
-             num_steps: int | None = None, with_reference: bool = True) -> dict:
+             num_steps: int | None = None, with_reference: bool = True,
+             model_like: str = "") -> dict:
     """Trains/evaluates one cell (and its Gaussian base for diffusions) -> its record."""
     workdir = cell_dir(out_dir, benchmark, method, seed, num_steps)
-    config = method_config(method, benchmark, seed, preset, num_steps)
+    config = method_config(method, benchmark, seed, preset, num_steps, model_like)
     if method in DIFFUSIONS:
         base = cell_dir(out_dir, benchmark, BASE_METHOD, seed)
-        run_cell(out_dir, benchmark, BASE_METHOD, seed, preset, with_reference=False)
+        run_cell(out_dir, benchmark, BASE_METHOD, seed, preset, with_reference=False,
+                 model_like=model_like)
         config.train.init_from = base
     logging.info("cell %s / %s / seed %d%s", benchmark, method, seed,
                  "" if num_steps is None else f" / K={num_steps}")
     summary = _run(config, workdir)
     record = dict(benchmark=_slug(benchmark), method=method, seed=seed,
-                  num_steps=config.sampler.num_steps if "sampler" in config else None,
+                  num_steps=config.sampler.num_steps if method != "gmm" else None,
                   eval=summary, workdir=workdir)
-    if with_reference and method != "gmm":
+    if with_reference:
         p = preset_settings(preset)
-        ais_config = reference.AISConfig(num_temperatures=p.ais_temperatures,
-                                         num_particles=p.ais_particles,
-                                         num_pilot_particles=p.ais_pilots,
-                                         transition=p.ais_transition)
         record["reference"] = reference_gap(workdir, p.reference_tasks,
-                                            p.reference_context_sizes, ais_config, seed)
+                                            p.reference_context_sizes, _ais_config(preset), seed)
     return record
+
+
+def posterior_samples(workdir: str, num_tasks: int, context_size: int,
+                      ais_config: reference.AISConfig, num_particles: int = 1024,
+                      seed: int = 0) -> dict:
+    """The method's particles z ~ q and AIS reference particles on the first test tasks.
+
+    -> {"z" [T, P, d_z], "log_w" [T, P], "z_ref" [T, P_ref, d_z], "log_w_ref" [T, P_ref]},
+    with the model's own decoder for both; cached in workdir/posterior_samples.npz.
+    """
+    path = os.path.join(workdir, "posterior_samples.npz")
+    if os.path.exists(path):
+        with np.load(path) as f:
+            return dict(f)
+    config, model, params, dataset = _load_model(workdir)
+    num_points = dataset.test.x.shape[1]
+    c = evaluate.context_bucket(context_size, num_points)
+    mask = first_n_mask(c, context_size)
+    x, y = dataset.test.x[:num_tasks, :c], dataset.test.y[:num_tasks, :c]
+    key_q, key_ref = jax.random.split(jax.random.PRNGKey(seed))
+    keys_q = jax.random.split(key_q, num_tasks)
+    out = jax.jit(jax.vmap(lambda k, xi, yi: model.sample(params, k, xi, yi, mask,
+                                                          num_particles)))(keys_q, x, y)
+    ref = jax.jit(jax.vmap(_reference_fn(model, params, ais_config), (0, 0, 0, None)))(
+        jax.random.split(key_ref, num_tasks), x, y, mask)
+    result = dict(z=np.asarray(out.z), log_w=np.asarray(out.log_w), z_ref=np.asarray(ref.z),
+                  log_w_ref=np.asarray(ref.log_w), context_size=np.asarray(context_size))
+    np.savez(path, **result)
+    return result
 
 
 def _mean_se(values) -> tuple[float, float]:
@@ -301,35 +361,89 @@ def plot_figures(records: list[dict], rows: list[dict], out_dir: str) -> list[st
     return paths
 
 
+def plot_posteriors(records: list[dict], out_dir: str, preset: str) -> list[str]:
+    """Per benchmark: each method's q samples beside AIS reference samples (first seed).
+
+    Rows are methods, columns test tasks; every panel uses that method's own decoder for its
+    reference, so the latent spaces of different rows are not comparable (only the fit is).
+    Reference particles are resampled by their AIS weights; z ~ q is shown unweighted.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    p = preset_settings(preset)
+    num_tasks, n = p.posterior_tasks, p.posterior_context_size
+    paths = []
+    main = [r for r in records if r.get("main", True)]
+    for bench in sorted({r["benchmark"] for r in main}):
+        seed = min(r["seed"] for r in main if r["benchmark"] == bench)
+        cells = [r for r in main if r["benchmark"] == bench and r["seed"] == seed]
+        cells.sort(key=lambda r: METHODS.index(r["method"]))
+        fig, axes = plt.subplots(len(cells), num_tasks, squeeze=False,
+                                 figsize=(2.4 * num_tasks, 2.2 * len(cells)))
+        for i, rec in enumerate(cells):
+            samples = posterior_samples(rec["workdir"], num_tasks, n, _ais_config(preset),
+                                        num_particles=p.ais_particles, seed=seed)
+            rng = np.random.default_rng(seed)
+            for t in range(num_tasks):
+                ax = axes[i, t]
+                w = np.exp(samples["log_w_ref"][t] - samples["log_w_ref"][t].max())
+                idx = rng.choice(len(w), size=min(400, len(w)), p=w / w.sum())
+                ref, q = samples["z_ref"][t][idx], samples["z"][t][:400]
+                ax.scatter(ref[:, 0], ref[:, 1], s=3, color="0.55", alpha=0.5, label="AIS")
+                ax.scatter(q[:, 0], q[:, 1], s=3, color=f"C{i}", alpha=0.5,
+                           label=rec["method"])
+                if t == 0:
+                    ax.set_ylabel(rec["method"])
+                if i == 0:
+                    ax.set_title(f"test task {t}, n = {n}", fontsize=8)
+                ax.tick_params(labelsize=6)
+        axes[0, 0].legend(fontsize=6, markerscale=3)
+        fig.suptitle(f"{bench}: z ~ q (colour) beside AIS reference (grey), z_1 vs z_2",
+                     fontsize=9)
+        fig.tight_layout()
+        paths.append(os.path.join(out_dir, f"posterior_samples_{bench}.png"))
+        fig.savefig(paths[-1], dpi=110)
+        plt.close(fig)
+    return paths
+
+
 def run(out_dir: str, methods, benchmarks, seeds, preset: str, sweep_methods=("ldvi",),
-        sweep_seeds=None) -> dict:
+        sweep_seeds=None, model_like: str = "") -> dict:
     """The whole grid plus the K sweep (on `sweep_seeds`, default all seeds); writes
-    results.json, results.md and figures."""
-    for m in methods:
-        if m not in METHODS:
-            raise ValueError(f"unknown method {m!r}; valid: {', '.join(METHODS)}")
+    results.json, results.md and figures. `model_like`: see `method_config`."""
+    for m in (*methods, *sweep_methods, *([model_like] if model_like else [])):
+        _config_module(m)  # unknown names fail here, before any training
+    for m in sweep_methods:
+        if m not in DIFFUSIONS:
+            raise ValueError(f"sweep method {m!r} has no K; valid: {', '.join(DIFFUSIONS)}")
     os.makedirs(out_dir, exist_ok=True)
     records = []
     for bench in benchmarks:
         for seed in seeds:
             for method in methods:
-                records.append(run_cell(out_dir, bench, method, seed, preset))
+                records.append(run_cell(out_dir, bench, method, seed, preset,
+                                        model_like=model_like))
             for method in (sweep_methods if sweep_seeds is None or seed in sweep_seeds else ()):
                 main_k = preset_settings(preset).num_steps
                 for k in preset_settings(preset).k_sweep:
                     if k == main_k and method in methods:
                         continue  # the main cell already is this K
-                    rec = run_cell(out_dir, bench, method, seed, preset, num_steps=k)
+                    rec = run_cell(out_dir, bench, method, seed, preset, num_steps=k,
+                                   model_like=model_like)
                     rec["main"] = False
                     records.append(rec)
     rows = aggregate(records)
     results = dict(preset=preset, methods=list(methods), benchmarks=list(benchmarks),
-                   seeds=list(seeds), rows=rows, records=records)
+                   seeds=list(seeds), model_like=model_like, rows=rows, records=records)
     with open(os.path.join(out_dir, "results.json"), "w") as f:
         json.dump(results, f, indent=2)
-    figures = plot_figures(records, rows, out_dir)
+    figures = plot_figures(records, rows, out_dir) + plot_posteriors(records, out_dir, preset)
     with open(os.path.join(out_dir, "results.md"), "w") as f:
-        f.write(f"# Benchmark results (preset `{preset}`, seeds {list(seeds)})\n\n")
+        model = f", every method on the model of `{model_like}`" if model_like else ""
+        f.write(f"# Benchmark results (preset `{preset}`, seeds {list(seeds)}{model})\n\n")
         f.write(markdown_table(rows))
         sweep = k_sweep_table(records)
         if sweep:

@@ -134,15 +134,24 @@ def load_data(config) -> data.MetaDataset:
     return data.load_benchmark(data_config)
 
 
+def read_config(workdir: str) -> ml_collections.ConfigDict:
+    """The config.json a run wrote into its workdir."""
+    with open(os.path.join(workdir, "config.json")) as f:
+        return ml_collections.ConfigDict(json.load(f))
+
+
+def restore_model(workdir: str, dim_x: int, dim_y: int):
+    """(config, model, params) of the best (else last) checkpoint of an amortized run."""
+    config = read_config(workdir)
+    model = model_lib.from_config(config, dim_x, dim_y)
+    template = init_state(model, make_optimizer(config), jax.random.PRNGKey(0), dim_x, dim_y)
+    return config, model, checkpoint.restore_params_from(workdir, template).params
+
+
 def _warm_start(config, model, state: TrainState, dim_x: int, dim_y: int) -> TrainState:
     """Encoder and decoder (and a compatible sampler) from another run's best checkpoint."""
     src = config.train.init_from
-    with open(os.path.join(src, "config.json")) as f:
-        src_config = ml_collections.ConfigDict(json.load(f))
-    src_model = model_lib.from_config(src_config, dim_x, dim_y)
-    src_opt = make_optimizer(src_config)
-    template = init_state(src_model, src_opt, jax.random.PRNGKey(0), dim_x, dim_y)
-    src_params = checkpoint.restore_params_from(src, template).params
+    _, _, src_params = restore_model(src, dim_x, dim_y)
     params = dict(state.params, encoder=src_params["encoder"], decoder=src_params["decoder"])
     same = jax.tree.structure(src_params["sampler"]) == jax.tree.structure(params["sampler"])
     if same:

@@ -20,6 +20,9 @@ _SWEEP_SEEDS = flags.DEFINE_list("sweep_seeds", None,
                                   "Seeds that also run the K sweep (default: all --seeds).")
 _PRESET = flags.DEFINE_enum("preset", "cpu", list(benchmark.PRESETS),
                             "Budget: tiny (smoke test), cpu (2 cores), paper (accelerators).")
+_MODEL_LIKE = flags.DEFINE_string(
+    "model_like", "", "Give every method the decoder and latent of this method's config "
+    "(e.g. gmm: GMM-NP's d_z = 3, tanh 8-8 decoder); empty: each method's own.")
 _SWEEP = flags.DEFINE_list("sweep_methods", ["ldvi"],
                            "Diffusions whose ELBO gap is also measured for every K of the "
                            "preset's sweep (empty: none).")
@@ -33,7 +36,8 @@ def main(argv):
                             [int(s) for s in _SEEDS.value], _PRESET.value,
                             sweep_methods=tuple(_SWEEP.value),
                             sweep_seeds=None if _SWEEP_SEEDS.value is None
-                            else [int(s) for s in _SWEEP_SEEDS.value])
+                            else [int(s) for s in _SWEEP_SEEDS.value],
+                            model_like=_MODEL_LIKE.value)
     print(benchmark.markdown_table(results["rows"]))
     print(f"wall time {time.perf_counter() - start:.0f} s; results in {_OUT.value}")
 

@@ -3,6 +3,7 @@
 import json
 import os
 
+import numpy as np
 import pytest
 
 from amvi_jax import benchmark
@@ -29,7 +30,8 @@ def test_runner_writes_a_well_formed_table_and_reuses_cells(tmp_path, data_dir, 
     assert "| sinusoid1d | np | 2 |" in md and "| sinusoid1d | ula | 2 |" in md
     assert "ELBO gap against K" in md
     assert "| sinusoid1d | ula | 1 |" in md and "| sinusoid1d | ula | 2 |" in md
-    for fig in ("lmlhd_vs_context_sinusoid1d.png", "elbo_gap_vs_k.png"):
+    for fig in ("lmlhd_vs_context_sinusoid1d.png", "elbo_gap_vs_k.png",
+                "posterior_samples_sinusoid1d.png"):
         assert os.path.isfile(os.path.join(out, fig))
     with open(os.path.join(out, "results.json")) as f:
         assert json.load(f)["preset"] == "tiny"
@@ -42,6 +44,42 @@ def test_runner_writes_a_well_formed_table_and_reuses_cells(tmp_path, data_dir, 
     benchmark.run(out, ["np", "ula"], ["sinusoid1d"], [0, 1], "tiny", sweep_methods=("ula",),
                   sweep_seeds=[0])
     assert mtimes == {p: os.path.getmtime(p) for p in _eval_files(out)}
+
+
+@pytest.mark.slow
+def test_runner_compares_gmm_np_with_amortized_methods_on_its_model(tmp_path, data_dir,
+                                                                     monkeypatch):
+    monkeypatch.setenv("AMVI_DATA_DIR", data_dir)
+    out = str(tmp_path / "bench")
+    results = benchmark.run(out, ["np", "gmm"], ["sinusoid1d"], [0], "tiny", sweep_methods=(),
+                            model_like="gmm")
+    rows = {r["method"]: r for r in results["rows"]}
+    assert set(rows) == {"np", "gmm"}
+    for r in rows.values():  # GMM-NP gets the same columns: ELBO gap, ESS and test time
+        assert {"elbo_gap", "ess", "per_task_s", "test_split_s"} <= set(r)
+        assert r["per_task_s"] > 0 and r["lmlhd_snis"][0] < 0
+    with open(os.path.join(out, "sinusoid1d", "np", "seed0", "config.json")) as f:
+        model = json.load(f)["model"]
+    assert (model["dim_z"], model["decoder_hidden"], model["learn_std_y"]) == (3, [8, 8], False)
+    with open(os.path.join(out, "results.md")) as f:
+        md = f.read()
+    assert "| sinusoid1d | gmm | 1 |" in md and "model of `gmm`" in md
+    samples = benchmark.posterior_samples(os.path.join(out, "sinusoid1d", "gmm", "seed0"), 2, 2,
+                                          benchmark._ais_config("tiny"))
+    assert samples["z"].shape == (2, 16, 3) and samples["z_ref"].shape == (2, 16, 3)
+    assert np.all(np.isfinite(samples["log_w"])) and np.all(np.isfinite(samples["log_w_ref"]))
+    assert os.path.isfile(os.path.join(out, "posterior_samples_sinusoid1d.png"))
+
+
+def test_model_like_gives_every_method_the_shared_decoder_and_latent():
+    own = benchmark.method_config("ldvi", "sinusoid1d", 0, "tiny")
+    shared = benchmark.method_config("ldvi", "sinusoid1d", 0, "tiny", model_like="gmm")
+    assert own.model.dim_z == 2 and shared.model.dim_z == 3
+    assert shared.model.activation == "tanh" and not shared.model.learn_std_y
+    assert shared.model.encoder_hidden == own.model.encoder_hidden  # the encoder stays
+    assert shared.sampler.name == "ldvi"
+    with pytest.raises(ValueError, match="valid: np, np_mean"):
+        benchmark.method_config("np", "sinusoid1d", 0, "tiny", model_like="maf")
 
 
 def _eval_files(out):

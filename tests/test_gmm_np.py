@@ -238,7 +238,8 @@ def test_train_and_evaluate_writes_run_files(tmp_path, data_dir):
             "lmlhd_mc_median_per_point", "elbo_median", "mse_median", "ess_median"}
     assert keys <= set(saved["average"])
     assert all(keys <= set(s) for s in saved["context_sizes"].values())
-    assert saved["wall_time_s"] > 0 and saved["test_time_per_task_s"] > 0
+    assert saved["wall_time_s"] > 0 and saved["test_time"]["per_task_s"] > 0
+    assert saved["test_time"]["num_particles"] == config.eval.num_particles
     assert saved["method"] == "gmm" and saved["num_test_steps"] == 4
     assert all(np.isfinite(v) for v in saved["average"].values())
 
