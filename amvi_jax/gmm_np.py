@@ -28,7 +28,6 @@ use (`sample`, `predict`, `log_target`, `dim_z`), so `evaluate.evaluate` and
 import dataclasses
 import json
 import os
-import time
 from typing import NamedTuple
 
 import chex
@@ -316,71 +315,23 @@ def train(config, workdir: str, stop_after: int | None = None) -> Run:
     state = init_state(model, optimizer, key_init, dim_x, masks.shape[0] * masks.shape[1])
 
     ckpts = checkpoint.Checkpoints(workdir)
-    metrics_path = os.path.join(workdir, "metrics.jsonl")
-    restored = ckpts.restore_last(state)
-    if restored is not None:
-        state = restored
-        logging.info("resumed from step %d", int(state.step))
-    train_lib.trim_metrics(metrics_path, int(state.step))
+    state, _ = train_lib.resume(ckpts, state, workdir)
     train_lib.write_json(os.path.join(workdir, "config.json"),
                          json.loads(config.to_json_best_effort()))
-
-    tc = config.train
-    # Validation fits fresh mixtures to every validation task and context size, which costs
-    # about as much as the test evaluation; the reference trains for a fixed budget instead.
-    validate_every = config.gmm.validate_every
-    train_step = make_train_step(model, optimizer, config)
-    val_metrics = fixed_width_metrics(
-        evaluate.make_batch_metrics(model, config.eval.validation_particles),
-        _context_width(config.eval.context_sizes, dataset.validation.x.shape[1]))
-    best_score = ckpts.best_score()
-    start_step = int(state.step)
-    end_step = tc.num_steps if stop_after is None else min(stop_after, tc.num_steps)
     logging.info("GMM-NP: %d posteriors (%d tasks x %d context sets), K = %d, d_z = %d",
                  masks.shape[0] * masks.shape[1], num_tasks, masks.shape[1],
                  model.num_components, model.dim_z)
-    t0, pending = time.perf_counter(), []
-    with open(metrics_path, "a") as metrics_file:
-        for step in range(start_step, end_step):
-            state, metrics = train_step(state, key_train, x_train, y_train, masks)
-            pending.append(metrics)
-            done = step + 1
-            log_now = done % tc.log_every == 0 or done == end_step
-            val_now = validate_every > 0 and (done % validate_every == 0 or done == tc.num_steps)
-            save_now = done % tc.checkpoint_every == 0 or done == end_step
-            if not (log_now or val_now or save_now):
-                continue
-            bad = int(state.bad_step)
-            if bad >= 0:
-                ckpts.wait()
-                raise FloatingPointError(
-                    f"non-finite loss, gradient or posterior at step {bad}; training stopped. "
-                    f"The last good checkpoint (step {ckpts.last.latest_step()}) is kept in "
-                    f"{os.path.join(workdir, 'checkpoints')}.")
-            if log_now:
-                mean = {k: float(np.mean([m[k] for m in pending])) for k in pending[0]}
-                pending = []
-                rate = (done - start_step) / (time.perf_counter() - t0)
-                metrics_file.write(json.dumps(dict(step=done, steps_per_sec=rate, **mean)) + "\n")
-                metrics_file.flush()
-                logging.info("step %d/%d  loss %.3f  elbo %.3f  kl %.2e  %.1f steps/s  ETA %.0f s",
-                             done, tc.num_steps, mean["loss"], mean["elbo"], mean["kl"], rate,
-                             (tc.num_steps - done) / max(rate, 1e-9))
-            if val_now:
-                summary = evaluate.evaluate(
-                    model, state.params, jax.random.fold_in(key_val, done), dataset.validation,
-                    config.eval.context_sizes, config.eval.validation_particles,
-                    config.eval.task_chunk, batch_metrics=val_metrics)
-                score = summary["average"]["lmlhd_snis_median"]
-                logging.info("step %d validation lmlhd_snis %.3f (best %.3f, %.0f s)", done,
-                             score, best_score, summary["wall_time_s"])
-                metrics_file.write(json.dumps(dict(step=done, val_lmlhd_snis=score)) + "\n")
-                if score > best_score:
-                    best_score = score
-                    ckpts.save_best(done, state, score)
-            if save_now:
-                ckpts.save_last(done, state)
-    ckpts.wait()
+    train_step = make_train_step(model, optimizer, config)
+    # Validation fits fresh mixtures to every validation task and context size, which costs
+    # about as much as the test evaluation; the reference trains for a fixed budget instead.
+    val_metrics = fixed_width_metrics(
+        evaluate.make_batch_metrics(model, config.eval.validation_particles),
+        _context_width(config.eval.context_sizes, dataset.validation.x.shape[1]))
+    state = train_lib.run_loop(
+        config, workdir, state, ckpts,
+        lambda state, step: train_step(state, key_train, x_train, y_train, masks), model,
+        dataset.validation, val_metrics, key_val, validate_every=config.gmm.validate_every,
+        stop_after=stop_after, log_keys=("loss", "elbo", "kl"))
     return Run(model, state, dataset, ckpts)
 
 
@@ -455,14 +406,4 @@ def final_evaluation(config, workdir: str, run: Run) -> dict:
 
 def train_and_evaluate(config, workdir: str) -> dict:
     """The whole GMM-NP experiment: meta-train (resuming if possible), then evaluate."""
-    run = train(config, workdir)
-    try:
-        summary = final_evaluation(config, workdir, run)
-    finally:
-        run.checkpoints.close()
-    avg = summary["average"]
-    logging.info("test: lmlhd_snis %.3f  lmlhd_mc %.3f  elbo %.3f  mse %.4f  (avg over n); "
-                 "%.3f s per task (fit included)", avg["lmlhd_snis_median"],
-                 avg["lmlhd_mc_median"], avg["elbo_median"], avg["mse_median"],
-                 summary["test_time"]["per_task_s"])
-    return summary
+    return train_lib.train_and_evaluate(config, workdir, train, final_evaluation)

@@ -161,6 +161,84 @@ def _warm_start(config, model, state: TrainState, dim_x: int, dim_y: int) -> Tra
     return state._replace(params=params, opt_state=optimizer.init(params))
 
 
+def resume(ckpts: checkpoint.Checkpoints, state, workdir: str):
+    """(state, restored): the last checkpoint if there is one, else `state` unchanged.
+
+    metrics.jsonl loses the lines past the restored step (all of them on a fresh start), so a
+    resumed run's log has no duplicates.
+    """
+    restored = ckpts.restore_last(state)
+    if restored is not None:
+        logging.info("resumed from step %d", int(restored.step))
+    trim_metrics(os.path.join(workdir, "metrics.jsonl"),
+                 -1 if restored is None else int(restored.step))
+    return (state, False) if restored is None else (restored, True)
+
+
+def run_loop(config, workdir: str, state, ckpts: checkpoint.Checkpoints, step_fn, model,
+             validation: data.TaskSet, val_metrics, val_key, *, validate_every: int,
+             validate_after: int = 0, stop_after: int | None = None, log_keys=("loss", "elbo"),
+             main_process: bool = True):
+    """Steps `state` to config.train.num_steps (or `stop_after`): logs, validates, saves.
+
+    step_fn(state, step) -> (state, metrics): one jitted step; the state has `step` and
+    `bad_step` (first step whose update was not finite, else -1) and `params`. Metrics are
+    averaged between log lines into workdir/metrics.jsonl. Every `validate_every` steps (0:
+    never) after `validate_after`, the validation tasks' median lmlhd_snis (averaged over
+    context sizes) picks the best checkpoint. A non-finite update stops the run with a
+    FloatingPointError that names the step and the last good checkpoint, which is kept.
+    """
+    tc = config.train
+    best_score = ckpts.best_score()
+    start_step = int(state.step)
+    end_step = tc.num_steps if stop_after is None else min(stop_after, tc.num_steps)
+    metrics_path = os.path.join(workdir, "metrics.jsonl")
+    t0, pending = time.perf_counter(), []
+    with open(metrics_path if main_process else os.devnull, "a") as metrics_file:
+        for step in range(start_step, end_step):
+            state, metrics = step_fn(state, step)
+            pending.append(metrics)
+            done = step + 1
+            log_now = done % tc.log_every == 0 or done == end_step
+            val_now = (validate_every > 0 and done > validate_after
+                       and (done % validate_every == 0 or done == tc.num_steps))
+            save_now = done % tc.checkpoint_every == 0 or done == end_step
+            if not (log_now or val_now or save_now):
+                continue
+            bad = int(state.bad_step)
+            if bad >= 0:
+                ckpts.wait()
+                raise FloatingPointError(
+                    f"non-finite loss, gradient or update at step {bad}; training stopped. The "
+                    f"last good checkpoint (step {ckpts.last.latest_step()}) is kept in "
+                    f"{os.path.join(workdir, 'checkpoints')}.")
+            if log_now:
+                mean = {k: float(np.mean([m[k] for m in pending])) for k in pending[0]}
+                pending = []
+                rate = (done - start_step) / (time.perf_counter() - t0)
+                metrics_file.write(json.dumps(dict(step=done, steps_per_sec=rate, **mean)) + "\n")
+                metrics_file.flush()
+                logging.info("step %d/%d  %s  %.1f steps/s  ETA %.0f s", done, tc.num_steps,
+                             "  ".join(f"{k} {mean[k]:.4g}" for k in log_keys), rate,
+                             (tc.num_steps - done) / max(rate, 1e-9))
+            if val_now:
+                summary = evaluate.evaluate(
+                    model, state.params, jax.random.fold_in(val_key, done), validation,
+                    config.eval.context_sizes, config.eval.validation_particles,
+                    config.eval.task_chunk, batch_metrics=val_metrics)
+                score = summary["average"]["lmlhd_snis_median"]
+                logging.info("step %d validation lmlhd_snis %.3f (best %.3f, %.0f s)", done,
+                             score, best_score, summary["wall_time_s"])
+                metrics_file.write(json.dumps(dict(step=done, val_lmlhd_snis=score)) + "\n")
+                if score > best_score:
+                    best_score = score
+                    ckpts.save_best(done, state, score)
+            if save_now:
+                ckpts.save_last(done, state)
+    ckpts.wait()
+    return state
+
+
 def train(config, workdir: str, stop_after: int | None = None) -> Run:
     """Trains (or resumes) the run in `workdir`; `stop_after` simulates a preemption."""
     configuration.validate(config)
@@ -178,16 +256,9 @@ def train(config, workdir: str, stop_after: int | None = None) -> Run:
     state = init_state(model, optimizer, key_init, dim_x, dim_y)
 
     ckpts = checkpoint.Checkpoints(workdir)
-    metrics_path = os.path.join(workdir, "metrics.jsonl")
-    restored = ckpts.restore_last(state)
-    if restored is not None:
-        state = restored
-        logging.info("resumed from step %d", int(state.step))
-        trim_metrics(metrics_path, int(state.step))
-    else:
-        if config.train.init_from:
-            state = _warm_start(config, model, state, dim_x, dim_y)
-        trim_metrics(metrics_path, -1)
+    state, restored = resume(ckpts, state, workdir)
+    if not restored and config.train.init_from:
+        state = _warm_start(config, model, state, dim_x, dim_y)
     state = jax.device_put(state, sharding.replicated(mesh))
     if main_process:
         write_json(os.path.join(workdir, "config.json"),
@@ -199,58 +270,18 @@ def train(config, workdir: str, stop_after: int | None = None) -> Run:
     diffusion_step = make_train_step(model, optimizer, config, mesh=mesh)
     pretrain_step = (make_train_step(model, optimizer, config, samplers.get("gaussian"), mesh)
                      if tc.pretrain_steps > 0 and model.sampler.name != "gaussian" else None)
-    val_metrics = evaluate.make_batch_metrics(model, config.eval.validation_particles, mesh=mesh)
-    best_score = ckpts.best_score()
 
-    start_step = int(state.step)
-    end_step = tc.num_steps if stop_after is None else min(stop_after, tc.num_steps)
-    t0, pending = time.perf_counter(), []
-    with open(metrics_path if main_process else os.devnull, "a") as metrics_file:
-        for step in range(start_step, end_step):
-            pretraining = pretrain_step is not None and step < tc.pretrain_steps
-            step_fn = pretrain_step if pretraining else diffusion_step
-            state, metrics = step_fn(state, key_train, x_train, y_train)
-            pending.append(metrics)
-            done = step + 1
-            log_now = done % tc.log_every == 0 or done == end_step
-            # Validation scores the model's own sampler, so it starts with the diffusion stage.
-            val_now = ((done % tc.validate_every == 0 or done == tc.num_steps)
-                       and done > tc.pretrain_steps)
-            save_now = done % tc.checkpoint_every == 0 or done == end_step
-            if not (log_now or val_now or save_now):
-                continue
-            bad = int(state.bad_step)
-            if bad >= 0:
-                ckpts.wait()
-                last = ckpts.last.latest_step()
-                raise FloatingPointError(
-                    f"non-finite loss or gradient at step {bad}; training stopped. The last good "
-                    f"checkpoint (step {last}) is kept in {os.path.join(workdir, 'checkpoints')}.")
-            if log_now:
-                mean = {k: float(np.mean([m[k] for m in pending])) for k in pending[0]}
-                pending = []
-                rate = (done - start_step) / (time.perf_counter() - t0)
-                record = dict(step=done, steps_per_sec=rate, **mean)
-                metrics_file.write(json.dumps(record) + "\n")
-                metrics_file.flush()
-                logging.info("step %d/%d  loss %.3f  elbo %.3f  %.1f steps/s  ETA %.0f s",
-                             done, tc.num_steps, mean["loss"], mean["elbo"], rate,
-                             (tc.num_steps - done) / max(rate, 1e-9))
-            if val_now:
-                summary = evaluate.evaluate(
-                    model, state.params, jax.random.fold_in(key_val, done), dataset.validation,
-                    config.eval.context_sizes, config.eval.validation_particles,
-                    config.eval.task_chunk, batch_metrics=val_metrics)
-                score = summary["average"]["lmlhd_snis_median"]
-                logging.info("step %d validation lmlhd_snis %.3f (best %.3f)", done, score,
-                             best_score)
-                metrics_file.write(json.dumps(dict(step=done, val_lmlhd_snis=score)) + "\n")
-                if score > best_score:
-                    best_score = score
-                    ckpts.save_best(done, state, score)
-            if save_now:
-                ckpts.save_last(done, state)
-    ckpts.wait()
+    def step_fn(state, step):
+        pretraining = pretrain_step is not None and step < tc.pretrain_steps
+        return (pretrain_step if pretraining else diffusion_step)(state, key_train, x_train,
+                                                                  y_train)
+
+    # Validation scores the model's own sampler, so it starts with the diffusion stage.
+    state = run_loop(config, workdir, state, ckpts, step_fn, model, dataset.validation,
+                     evaluate.make_batch_metrics(model, config.eval.validation_particles,
+                                                 mesh=mesh),
+                     key_val, validate_every=tc.validate_every, validate_after=tc.pretrain_steps,
+                     stop_after=stop_after, main_process=main_process)
     return Run(model, state, dataset, ckpts, mesh)
 
 
@@ -274,17 +305,21 @@ def final_evaluation(config, workdir: str, run: Run) -> dict:
     return summary
 
 
-def train_and_evaluate(config, workdir: str) -> dict:
-    """The whole experiment: train (resuming if possible), then evaluate the best checkpoint."""
-    run = train(config, workdir)
+def train_and_evaluate(config, workdir: str, train_fn=None, evaluate_fn=None) -> dict:
+    """The whole experiment: train (resuming if possible), then evaluate the best checkpoint.
+
+    `train_fn(config, workdir) -> run` and `evaluate_fn(config, workdir, run) -> summary`
+    default to this module's `train` and `final_evaluation` (GMM-NP passes its own).
+    """
+    run = (train_fn or train)(config, workdir)
     try:
-        summary = final_evaluation(config, workdir, run)
+        summary = (evaluate_fn or final_evaluation)(config, workdir, run)
     finally:
         run.checkpoints.close()
     avg = summary["average"]
-    logging.info("test: lmlhd_snis %.3f  lmlhd_mc %.3f  elbo %.3f  mse %.4f  (avg over n)",
-                 avg["lmlhd_snis_median"], avg["lmlhd_mc_median"], avg["elbo_median"],
-                 avg["mse_median"])
+    logging.info("test: lmlhd_snis %.3f  lmlhd_mc %.3f  elbo %.3f  mse %.4f  (avg over n); "
+                 "%.4f s per new task", avg["lmlhd_snis_median"], avg["lmlhd_mc_median"],
+                 avg["elbo_median"], avg["mse_median"], summary["test_time"]["per_task_s"])
     return summary
 
 
