@@ -13,6 +13,7 @@ with each trained model's own decoder on the first `reference_tasks` test tasks,
 import importlib
 import json
 import os
+import re
 
 import jax
 import jax.numpy as jnp
@@ -279,6 +280,12 @@ def aggregate(records: list[dict]) -> list[dict]:
         if refs:
             row["elbo_gap"] = _mean_se([x["average"]["elbo_gap"] for x in refs])
             row["ess"] = _mean_se([x["average"]["ess"] for x in refs])
+        base = {r["seed"]: r for r in main if (r["benchmark"], r["method"]) == (bench,
+                                                                              BASE_METHOD)}
+        paired = [r for r in rs if r["seed"] in base]
+        if method != BASE_METHOD and paired:  # the same seed's np: same tasks, same data
+            score = lambda r: r["eval"]["average"]["lmlhd_snis_median"]
+            row["gain_vs_np"] = _mean_se([score(r) - score(base[r["seed"]]) for r in paired])
         times = [r["eval"].get("test_time") for r in rs if r["eval"].get("test_time")]
         if times:
             row["per_task_s"] = float(np.median([t["per_task_s"] for t in times]))
@@ -293,16 +300,21 @@ def _fmt(pair, digits=2) -> str:
 
 
 def markdown_table(rows: list[dict]) -> str:
-    lines = ["| benchmark | method | seeds | lmlhd_snis (median, avg over n) | lmlhd_mc | "
-             "ELBO gap (nats) | ESS of 1024 | test time / task (s) | test split (s) |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| benchmark | method | seeds | lmlhd_snis (median, avg over n) | gain over np "
+             "(paired) | lmlhd_mc | ELBO gap (nats) | ESS of 1024 | test time / task (s) | "
+             "test split (s) |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         gap = _fmt(r["elbo_gap"]) if "elbo_gap" in r else "–"
+        gain = f"{r['gain_vs_np'][0]:+.2f}" if "gain_vs_np" in r else "–"
+        if "gain_vs_np" in r and not np.isnan(r["gain_vs_np"][1]):
+            gain += f" ± {r['gain_vs_np'][1]:.2f}"
         ess = _fmt(r["ess"], 0) if "ess" in r else "–"
         per_task = f"{r['per_task_s']:.4f}" if "per_task_s" in r else "–"
         split = f"{r['test_split_s']:.2f}" if "test_split_s" in r else "–"
         lines.append(f"| {r['benchmark']} | {r['method']} | {r['seeds']} | "
-                     f"{_fmt(r['lmlhd_snis'])} | {_fmt(r['lmlhd_mc'])} | {gap} | {ess} | "
+                     f"{_fmt(r['lmlhd_snis'])} | {gain} | {_fmt(r['lmlhd_mc'])} | {gap} | "
+                     f"{ess} | "
                      f"{per_task} | {split} |")
     return "\n".join(lines) + "\n"
 
@@ -435,15 +447,61 @@ def run(out_dir: str, methods, benchmarks, seeds, preset: str, sweep_methods=("l
                                    model_like=model_like)
                     rec["main"] = False
                     records.append(rec)
+    return report(out_dir, records, preset, model_like)
+
+
+def _record(out_dir: str, benchmark: str, name: str, seed: int, preset: str) -> dict | None:
+    """The record of a finished cell directory (None if it has no eval.json yet)."""
+    method, k = re.fullmatch(r"(.+?)(?:_k(\d+))?", name).groups()
+    workdir = os.path.join(out_dir, benchmark, name, f"seed{seed}")
+    if method not in METHODS or not os.path.exists(os.path.join(workdir, "eval.json")):
+        return None
+    with open(os.path.join(workdir, "eval.json")) as f:
+        summary = json.load(f)
+    config = train.read_config(workdir)
+    p = preset_settings(preset)
+    record = dict(benchmark=benchmark, method=method, seed=seed,
+                  num_steps=None if method == "gmm" else config.sampler.num_steps,
+                  eval=summary, workdir=workdir,
+                  reference=reference_gap(workdir, p.reference_tasks, p.reference_context_sizes,
+                                          _ais_config(preset), seed))
+    if k is not None:
+        record["main"] = False
+    return record
+
+
+def collect(out_dir: str, preset: str, model_like: str = "") -> dict:
+    """The table of every finished cell under `out_dir`, training nothing (cells of any
+    methods, benchmarks and seeds, e.g. from several runs of the runner); writes the same
+    results.json, results.md and figures as `run`. Missing references are computed."""
+    records = []
+    for bench in sorted(os.listdir(out_dir)):
+        if not os.path.isdir(os.path.join(out_dir, bench)):
+            continue
+        for name in sorted(os.listdir(os.path.join(out_dir, bench))):
+            for seed_dir in sorted(os.listdir(os.path.join(out_dir, bench, name))):
+                if re.fullmatch(r"seed\d+", seed_dir):
+                    record = _record(out_dir, bench, name, int(seed_dir[4:]), preset)
+                    records += [record] if record else []
+    if not records:
+        raise FileNotFoundError(f"no finished cell (eval.json) under {out_dir}")
+    return report(out_dir, records, preset, model_like)
+
+
+def report(out_dir: str, records: list[dict], preset: str, model_like: str = "") -> dict:
+    """results.json, results.md and figures of `records` -> the results dict."""
     rows = aggregate(records)
-    results = dict(preset=preset, methods=list(methods), benchmarks=list(benchmarks),
-                   seeds=list(seeds), model_like=model_like, rows=rows, records=records)
+    methods = sorted({r["method"] for r in records}, key=METHODS.index)
+    seeds = sorted({r["seed"] for r in records})
+    results = dict(preset=preset, methods=methods,
+                   benchmarks=sorted({r["benchmark"] for r in records}), seeds=seeds,
+                   model_like=model_like, rows=rows, records=records)
     with open(os.path.join(out_dir, "results.json"), "w") as f:
         json.dump(results, f, indent=2)
     figures = plot_figures(records, rows, out_dir) + plot_posteriors(records, out_dir, preset)
     with open(os.path.join(out_dir, "results.md"), "w") as f:
         model = f", every method on the model of `{model_like}`" if model_like else ""
-        f.write(f"# Benchmark results (preset `{preset}`, seeds {list(seeds)}{model})\n\n")
+        f.write(f"# Benchmark results (preset `{preset}`, seeds {seeds}{model})\n\n")
         f.write(markdown_table(rows))
         sweep = k_sweep_table(records)
         if sweep:

@@ -23,6 +23,9 @@ _PRESET = flags.DEFINE_enum("preset", "cpu", list(benchmark.PRESETS),
 _MODEL_LIKE = flags.DEFINE_string(
     "model_like", "", "Give every method the decoder and latent of this method's config "
     "(e.g. gmm: GMM-NP's d_z = 3, tanh 8-8 decoder); empty: each method's own.")
+_COLLECT = flags.DEFINE_bool(
+    "collect", False, "Train nothing: build the table and figures from every finished cell "
+    "in --output_dir (e.g. after runs with different --methods or --seeds).")
 _SWEEP = flags.DEFINE_list("sweep_methods", ["ldvi"],
                            "Diffusions whose ELBO gap is also measured for every K of the "
                            "preset's sweep (empty: none).")
@@ -32,12 +35,15 @@ def main(argv):
     del argv
     logging.get_absl_handler().addFilter(_DropOrbax())
     start = time.perf_counter()
-    results = benchmark.run(_OUT.value, _METHODS.value, _BENCHMARKS.value,
-                            [int(s) for s in _SEEDS.value], _PRESET.value,
-                            sweep_methods=tuple(_SWEEP.value),
-                            sweep_seeds=None if _SWEEP_SEEDS.value is None
-                            else [int(s) for s in _SWEEP_SEEDS.value],
-                            model_like=_MODEL_LIKE.value)
+    if _COLLECT.value:
+        results = benchmark.collect(_OUT.value, _PRESET.value, model_like=_MODEL_LIKE.value)
+    else:
+        results = benchmark.run(_OUT.value, _METHODS.value, _BENCHMARKS.value,
+                                [int(s) for s in _SEEDS.value], _PRESET.value,
+                                sweep_methods=tuple(_SWEEP.value),
+                                sweep_seeds=None if _SWEEP_SEEDS.value is None
+                                else [int(s) for s in _SWEEP_SEEDS.value],
+                                model_like=_MODEL_LIKE.value)
     print(benchmark.markdown_table(results["rows"]))
     print(f"wall time {time.perf_counter() - start:.0f} s; results in {_OUT.value}")
 

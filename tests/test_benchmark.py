@@ -39,6 +39,20 @@ def test_runner_writes_a_well_formed_table_and_reuses_cells(tmp_path, data_dir, 
     with open(os.path.join(out, "sinusoid1d", "ula", "seed0", "config.json")) as f:
         assert json.load(f)["train"]["init_from"].endswith(os.path.join("np", "seed0"))
 
+    # Gain over np is paired by seed; np itself has none.
+    assert "gain_vs_np" not in rows["np"]
+    diffs = [rows["ula"]["lmlhd_snis"][0] - rows["np"]["lmlhd_snis"][0]]
+    assert rows["ula"]["gain_vs_np"][0] == pytest.approx(diffs[0])
+    assert rows["ula"]["gain_vs_np"][1] >= 0
+
+    # --collect rebuilds the same table from the finished cells alone.
+    collected = benchmark.collect(out, "tiny")
+    again = {r["method"]: r for r in collected["rows"]}
+    assert {m: r["seeds"] for m, r in again.items()} == {"np": 2, "ula": 2}
+    assert again["ula"]["lmlhd_snis"] == rows["ula"]["lmlhd_snis"]
+    assert again["ula"]["gain_vs_np"] == rows["ula"]["gain_vs_np"]
+    assert [r["num_steps"] for r in collected["records"] if not r.get("main", True)] == [1]
+
     # A second call reuses every finished cell: nothing is retrained.
     mtimes = {p: os.path.getmtime(p) for p in _eval_files(out)}
     benchmark.run(out, ["np", "ula"], ["sinusoid1d"], [0, 1], "tiny", sweep_methods=("ula",),
@@ -85,6 +99,11 @@ def test_model_like_gives_every_method_the_shared_decoder_and_latent():
 def _eval_files(out):
     return sorted(os.path.join(root, f) for root, _, files in os.walk(out) for f in files
                   if f == "eval.json")
+
+
+def test_collect_rejects_an_empty_output_dir(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no finished cell"):
+        benchmark.collect(str(tmp_path), "tiny")
 
 
 def test_unknown_method_and_preset_list_valid_names():
