@@ -424,7 +424,7 @@ def plot_posteriors(records: list[dict], out_dir: str, preset: str) -> list[str]
 
 def run(out_dir: str, methods, benchmarks, seeds, preset: str, sweep_methods=("ldvi",),
         sweep_seeds=None, model_like: str = "") -> dict:
-    """The whole grid plus the K sweep (on `sweep_seeds`, default all seeds); writes
+    """The whole grid plus the K sweep (on `sweep_seeds`, default the first seed); writes
     results.json, results.md and figures. `model_like`: see `method_config`."""
     for m in (*methods, *sweep_methods, *([model_like] if model_like else [])):
         _config_module(m)  # unknown names fail here, before any training
@@ -438,7 +438,8 @@ def run(out_dir: str, methods, benchmarks, seeds, preset: str, sweep_methods=("l
             for method in methods:
                 records.append(run_cell(out_dir, bench, method, seed, preset,
                                         model_like=model_like))
-            for method in (sweep_methods if sweep_seeds is None or seed in sweep_seeds else ()):
+            sweep_now = seed == seeds[0] if sweep_seeds is None else seed in sweep_seeds
+            for method in (sweep_methods if sweep_now else ()):
                 main_k = preset_settings(preset).num_steps
                 for k in preset_settings(preset).k_sweep:
                     if k == main_k and method in methods:

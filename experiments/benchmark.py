@@ -17,7 +17,7 @@ _BENCHMARKS = flags.DEFINE_list("benchmarks", ["sinusoid1d"],
                                 "Benchmark names or paths to .npz task files.")
 _SEEDS = flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds (>= 3 for standard errors).")
 _SWEEP_SEEDS = flags.DEFINE_list("sweep_seeds", None,
-                                  "Seeds that also run the K sweep (default: all --seeds).")
+                                  "Seeds that also run the K sweep (default: the first seed).")
 _PRESET = flags.DEFINE_enum("preset", "cpu", list(benchmark.PRESETS),
                             "Budget: tiny (smoke test), cpu (2 cores), paper (accelerators).")
 _MODEL_LIKE = flags.DEFINE_string(
