@@ -51,7 +51,7 @@ def preset_settings(preset: str) -> ml_collections.ConfigDict:
             data=dict(num_test_tasks=64), model={}, sampler={},
             gaussian_steps=10_000, diffusion_steps=500, num_steps=8, k_sweep=(2, 4, 8, 16, 32),
             eval=dict(num_particles=1024, plot_tasks=2),
-            gmm_steps=2_000, reference_tasks=4, reference_context_sizes=(1, 4, 16),
+            gmm_steps=10_000, reference_tasks=4, reference_context_sizes=(1, 4, 16),
             ais_temperatures=512, ais_particles=1024, ais_pilots=256, ais_transition="mala",
             posterior_tasks=3, posterior_context_size=2))
     return ml_collections.ConfigDict(dict(  # Volpp et al.'s test split, longer training
