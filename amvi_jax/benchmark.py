@@ -10,6 +10,7 @@ with each trained model's own decoder on the first `reference_tasks` test tasks,
 `elbo_gap = log Z_ref - ELBO` measures how well that method's posterior fits that model.
 """
 
+import ast
 import importlib
 import json
 import os
@@ -75,13 +76,47 @@ def _config_module(method: str):
 
 
 def method_config(method: str, benchmark: str, seed: int, preset: str,
-                  num_steps: int | None = None, model_like: str = "") -> ml_collections.ConfigDict:
+                  num_steps: int | None = None, model_like: str = "",
+                  overrides: dict | None = None) -> ml_collections.ConfigDict:
     """The method's own config file with the preset's budget, benchmark and seed applied.
 
     `model_like`: a method whose decoder and latent (SHARED_MODEL_FIELDS) every method uses
     instead of its own, e.g. "gmm" compares all methods on GMM-NP's model (d_z = 3, tanh 8-8
     decoder, fixed noise); empty: each method's own model.
+    `overrides`: {"sampler.stop_grad_score": True, ...}, applied last to every config that
+    has the field (so sampler options reach the diffusions and leave np alone).
     """
+    config = _method_config(method, benchmark, seed, preset, num_steps, model_like)
+    for key, value in (overrides or {}).items():
+        if _has_field(config, key):
+            config.update_from_flattened_dict({key: value})
+    return config
+
+
+def _has_field(config, dotted: str) -> bool:
+    *parents, leaf = dotted.split(".")
+    for name in parents:
+        if name not in config:
+            return False
+        config = config[name]
+    return isinstance(config, ml_collections.ConfigDict) and leaf in config
+
+
+def parse_overrides(items) -> dict:
+    """["sampler.stop_grad_score=True", "train.num_steps=100"] -> {dotted key: Python value}."""
+    overrides = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"override {item!r}: expected field.path=value")
+        try:
+            overrides[key] = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            overrides[key] = text  # a bare string, e.g. sampler.name=ula
+    return overrides
+
+
+def _method_config(method, benchmark, seed, preset, num_steps, model_like):
     p = preset_settings(preset)
     config = _config_module(method).get_config()
     config.seed = seed
@@ -203,14 +238,14 @@ def _ais_config(preset: str) -> reference.AISConfig:
 
 def run_cell(out_dir: str, benchmark: str, method: str, seed: int, preset: str,
              num_steps: int | None = None, with_reference: bool = True,
-             model_like: str = "") -> dict:
+             model_like: str = "", overrides: dict | None = None) -> dict:
     """Trains/evaluates one cell (and its Gaussian base for diffusions) -> its record."""
     workdir = cell_dir(out_dir, benchmark, method, seed, num_steps)
-    config = method_config(method, benchmark, seed, preset, num_steps, model_like)
+    config = method_config(method, benchmark, seed, preset, num_steps, model_like, overrides)
     if method in DIFFUSIONS:
         base = cell_dir(out_dir, benchmark, BASE_METHOD, seed)
         run_cell(out_dir, benchmark, BASE_METHOD, seed, preset, with_reference=False,
-                 model_like=model_like)
+                 model_like=model_like, overrides=overrides)
         config.train.init_from = base
     logging.info("cell %s / %s / seed %d%s", benchmark, method, seed,
                  "" if num_steps is None else f" / K={num_steps}")
@@ -319,15 +354,28 @@ def markdown_table(rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _sweep_records(records: list[dict]) -> list[dict]:
+    """The K sweep: cells of the (benchmark, method, seed)s that have sweep cells, plus their
+    main cell (the preset's K), so every K is averaged over the same seeds."""
+    swept = {(r["benchmark"], r["method"], r["seed"]) for r in records
+             if not r.get("main", True) and "reference" in r}
+    return [r for r in records
+            if (r["benchmark"], r["method"], r["seed"]) in swept and "reference" in r]
+
+
 def k_sweep_table(records: list[dict]) -> str:
-    sweep = [r for r in records if "reference" in r and r["method"] in DIFFUSIONS]
+    sweep = _sweep_records(records)
     if not sweep:
         return ""
-    lines = ["| benchmark | method | K | ELBO gap (nats, mean over seeds) |", "|---|---|---|---|"]
+    lines = ["| benchmark | method | K | seeds | ELBO gap (nats) | ESS of 1024 | lmlhd_snis |",
+             "|---|---|---|---|---|---|---|"]
     for key in sorted({(r["benchmark"], r["method"], r["num_steps"]) for r in sweep}):
-        gaps = [r["reference"]["average"]["elbo_gap"] for r in sweep
-                if (r["benchmark"], r["method"], r["num_steps"]) == key]
-        lines.append(f"| {key[0]} | {key[1]} | {key[2]} | {_fmt(_mean_se(gaps))} |")
+        rs = [r for r in sweep if (r["benchmark"], r["method"], r["num_steps"]) == key]
+        gap = _mean_se([r["reference"]["average"]["elbo_gap"] for r in rs])
+        ess = _mean_se([r["reference"]["average"]["ess"] for r in rs])
+        lml = _mean_se([r["eval"]["average"]["lmlhd_snis_median"] for r in rs])
+        lines.append(f"| {key[0]} | {key[1]} | {key[2]} | {len(rs)} | {_fmt(gap)} | "
+                     f"{_fmt(ess, 0)} | {_fmt(lml)} |")
     return "\n".join(lines) + "\n"
 
 
@@ -351,7 +399,7 @@ def plot_figures(records: list[dict], rows: list[dict], out_dir: str) -> list[st
         paths.append(os.path.join(out_dir, f"lmlhd_vs_context_{bench}.png"))
         fig.savefig(paths[-1], dpi=110)
         plt.close(fig)
-    sweep = [r for r in records if "reference" in r and r["method"] in DIFFUSIONS]
+    sweep = _sweep_records(records)
     if sweep:
         fig, ax = plt.subplots(figsize=(5, 3.5))
         for bench, method in sorted({(r["benchmark"], r["method"]) for r in sweep}):
@@ -365,6 +413,7 @@ def plot_figures(records: list[dict], rows: list[dict], out_dir: str) -> list[st
                title="ELBO gap against K")
         ax.set_xticks(sorted({r["num_steps"] for r in sweep}))
         ax.get_xaxis().set_major_formatter(matplotlib.ticker.ScalarFormatter())
+        ax.get_xaxis().set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.legend(fontsize=7)
         fig.tight_layout()
         paths.append(os.path.join(out_dir, "elbo_gap_vs_k.png"))
@@ -423,11 +472,16 @@ def plot_posteriors(records: list[dict], out_dir: str, preset: str) -> list[str]
 
 
 def run(out_dir: str, methods, benchmarks, seeds, preset: str, sweep_methods=("ldvi",),
-        sweep_seeds=None, model_like: str = "") -> dict:
+        sweep_seeds=None, model_like: str = "", overrides: dict | None = None) -> dict:
     """The whole grid plus the K sweep (on `sweep_seeds`, default the first seed); writes
-    results.json, results.md and figures. `model_like`: see `method_config`."""
+    results.json, results.md and figures. `model_like`, `overrides`: see `method_config`."""
     for m in (*methods, *sweep_methods, *([model_like] if model_like else [])):
         _config_module(m)  # unknown names fail here, before any training
+    for key in overrides or {}:
+        if not any(_has_field(method_config(m, benchmarks[0], 0, preset), key)
+                   for m in (*methods, *sweep_methods)):
+            raise ValueError(f"override {key!r}: no such field in the configs of "
+                             f"{', '.join((*methods, *sweep_methods))}")
     for m in sweep_methods:
         if m not in DIFFUSIONS:
             raise ValueError(f"sweep method {m!r} has no K; valid: {', '.join(DIFFUSIONS)}")
@@ -437,7 +491,7 @@ def run(out_dir: str, methods, benchmarks, seeds, preset: str, sweep_methods=("l
         for seed in seeds:
             for method in methods:
                 records.append(run_cell(out_dir, bench, method, seed, preset,
-                                        model_like=model_like))
+                                        model_like=model_like, overrides=overrides))
             sweep_now = seed == seeds[0] if sweep_seeds is None else seed in sweep_seeds
             for method in (sweep_methods if sweep_now else ()):
                 main_k = preset_settings(preset).num_steps
@@ -445,7 +499,7 @@ def run(out_dir: str, methods, benchmarks, seeds, preset: str, sweep_methods=("l
                     if k == main_k and method in methods:
                         continue  # the main cell already is this K
                     rec = run_cell(out_dir, bench, method, seed, preset, num_steps=k,
-                                   model_like=model_like)
+                                   model_like=model_like, overrides=overrides)
                     rec["main"] = False
                     records.append(rec)
     return report(out_dir, records, preset, model_like)

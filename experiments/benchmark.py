@@ -23,6 +23,9 @@ _PRESET = flags.DEFINE_enum("preset", "cpu", list(benchmark.PRESETS),
 _MODEL_LIKE = flags.DEFINE_string(
     "model_like", "", "Give every method the decoder and latent of this method's config "
     "(e.g. gmm: GMM-NP's d_z = 3, tanh 8-8 decoder); empty: each method's own.")
+_SET = flags.DEFINE_multi_string(
+    "set", [], "field.path=value applied to every cell config that has the field, e.g. "
+    "--set=sampler.stop_grad_score=True (use a separate --output_dir).")
 _COLLECT = flags.DEFINE_bool(
     "collect", False, "Train nothing: build the table and figures from every finished cell "
     "in --output_dir (e.g. after runs with different --methods or --seeds).")
@@ -43,7 +46,8 @@ def main(argv):
                                 sweep_methods=tuple(_SWEEP.value),
                                 sweep_seeds=None if _SWEEP_SEEDS.value is None
                                 else [int(s) for s in _SWEEP_SEEDS.value],
-                                model_like=_MODEL_LIKE.value)
+                                model_like=_MODEL_LIKE.value,
+                                overrides=benchmark.parse_overrides(_SET.value))
     print(benchmark.markdown_table(results["rows"]))
     print(f"wall time {time.perf_counter() - start:.0f} s; results in {_OUT.value}")
 

@@ -29,7 +29,8 @@ def test_runner_writes_a_well_formed_table_and_reuses_cells(tmp_path, data_dir, 
         md = f.read()
     assert "| sinusoid1d | np | 2 |" in md and "| sinusoid1d | ula | 2 |" in md
     assert "ELBO gap against K" in md
-    assert "| sinusoid1d | ula | 1 |" in md and "| sinusoid1d | ula | 2 |" in md
+    # The K sweep (K = 1 on seed 0) compares with the main K = 2 cell of seed 0 only.
+    assert "| sinusoid1d | ula | 1 | 1 |" in md and "| sinusoid1d | ula | 2 | 1 |" in md
     for fig in ("lmlhd_vs_context_sinusoid1d.png", "elbo_gap_vs_k.png",
                 "posterior_samples_sinusoid1d.png"):
         assert os.path.isfile(os.path.join(out, fig))
@@ -94,6 +95,24 @@ def test_model_like_gives_every_method_the_shared_decoder_and_latent():
     assert shared.sampler.name == "ldvi"
     with pytest.raises(ValueError, match="valid: np, np_mean"):
         benchmark.method_config("np", "sinusoid1d", 0, "tiny", model_like="maf")
+
+
+def test_overrides_reach_the_configs_that_have_the_field(tmp_path):
+    overrides = benchmark.parse_overrides(["sampler.stop_grad_score=True",
+                                           "train.num_steps=7", "sampler.name=ula"])
+    assert overrides == {"sampler.stop_grad_score": True, "train.num_steps": 7,
+                         "sampler.name": "ula"}
+    del overrides["sampler.name"]
+    ldvi = benchmark.method_config("ldvi", "sinusoid1d", 0, "tiny", overrides=overrides)
+    assert ldvi.sampler.stop_grad_score is True and ldvi.train.num_steps == 7
+    gaussian = benchmark.method_config("np", "sinusoid1d", 0, "tiny", overrides=overrides)
+    assert "stop_grad_score" not in gaussian.sampler and gaussian.train.num_steps == 7
+    with pytest.raises(ValueError, match="expected field.path=value"):
+        benchmark.parse_overrides(["stop_grad_score"])
+    with pytest.raises(ValueError, match="'sampler.stop_gradient': no such field"):
+        benchmark.run(str(tmp_path), ["np", "ldvi"], ["sinusoid1d"], [0], "tiny",
+                      overrides={"sampler.stop_gradient": True})
+    assert not os.listdir(tmp_path)  # rejected before any training
 
 
 def _eval_files(out):
