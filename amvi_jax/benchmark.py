@@ -146,21 +146,16 @@ def _method_config(method, benchmark, seed, preset, num_steps, model_like):
 
 
 def cell_dir(out_dir: str, benchmark: str, method: str, seed: int, num_steps=None) -> str:
-    name = method if num_steps is None else f"{method}_k{num_steps}"
-    return os.path.join(out_dir, _slug(benchmark), name, f"seed{seed}")
+    return os.path.join(out_dir, _slug(benchmark), _cell_name(method, num_steps), f"seed{seed}")
+
+
+def _cell_name(method: str, num_steps=None) -> str:
+    """`<method>` for a main cell, `<method>_k<K>` for a K-sweep cell (see `_record`)."""
+    return method if num_steps is None else f"{method}_k{num_steps}"
 
 
 def _slug(benchmark: str) -> str:
     return os.path.splitext(os.path.basename(benchmark))[0]
-
-
-def _run(config, workdir: str) -> dict:
-    """eval.json of the run in workdir, training and evaluating it first if needed."""
-    path = os.path.join(workdir, "eval.json")
-    if os.path.exists(path):
-        with open(path) as f:
-            return json.load(f)
-    return train.run_experiment(config, workdir)
 
 
 def _load_model(workdir: str):
@@ -172,10 +167,10 @@ def _load_model(workdir: str):
     if config.method == "gmm":
         from amvi_jax import gmm_np
 
-        _, model, params = gmm_np.restore_model(workdir, dim_x, dim_y,
-                                                dataset.meta_train.x.shape[0])
+        model, params = gmm_np.restore_model(workdir, dim_x, dim_y,
+                                             dataset.meta_train.x.shape[0])
     else:
-        _, model, params = train.restore_model(workdir, dim_x, dim_y)
+        model, params = train.restore_model(workdir, dim_x, dim_y)
     return config, model, params, dataset
 
 
@@ -237,27 +232,24 @@ def _ais_config(preset: str) -> reference.AISConfig:
 
 
 def run_cell(out_dir: str, benchmark: str, method: str, seed: int, preset: str,
-             num_steps: int | None = None, with_reference: bool = True,
-             model_like: str = "", overrides: dict | None = None) -> dict:
+             num_steps: int | None = None, model_like: str = "",
+             overrides: dict | None = None) -> dict:
     """Trains/evaluates one cell (and its Gaussian base for diffusions) -> its record."""
+    _train_cell(out_dir, benchmark, method, seed, preset, num_steps, model_like, overrides)
+    return _record(out_dir, _slug(benchmark), _cell_name(method, num_steps), seed, preset)
+
+
+def _train_cell(out_dir, benchmark, method, seed, preset, num_steps, model_like, overrides):
+    """Trains and evaluates the cell's run directory unless it already has its eval.json."""
     workdir = cell_dir(out_dir, benchmark, method, seed, num_steps)
     config = method_config(method, benchmark, seed, preset, num_steps, model_like, overrides)
     if method in DIFFUSIONS:
-        base = cell_dir(out_dir, benchmark, BASE_METHOD, seed)
-        run_cell(out_dir, benchmark, BASE_METHOD, seed, preset, with_reference=False,
-                 model_like=model_like, overrides=overrides)
-        config.train.init_from = base
+        _train_cell(out_dir, benchmark, BASE_METHOD, seed, preset, None, model_like, overrides)
+        config.train.init_from = cell_dir(out_dir, benchmark, BASE_METHOD, seed)
     logging.info("cell %s / %s / seed %d%s", benchmark, method, seed,
                  "" if num_steps is None else f" / K={num_steps}")
-    summary = _run(config, workdir)
-    record = dict(benchmark=_slug(benchmark), method=method, seed=seed,
-                  num_steps=config.sampler.num_steps if method != "gmm" else None,
-                  eval=summary, workdir=workdir)
-    if with_reference:
-        p = preset_settings(preset)
-        record["reference"] = reference_gap(workdir, p.reference_tasks,
-                                            p.reference_context_sizes, _ais_config(preset), seed)
-    return record
+    if not os.path.exists(os.path.join(workdir, "eval.json")):
+        train.run_experiment(config, workdir)
 
 
 def posterior_samples(workdir: str, num_tasks: int, context_size: int,
@@ -272,7 +264,7 @@ def posterior_samples(workdir: str, num_tasks: int, context_size: int,
     if os.path.exists(path):
         with np.load(path) as f:
             return dict(f)
-    config, model, params, dataset = _load_model(workdir)
+    _, model, params, dataset = _load_model(workdir)
     num_points = dataset.test.x.shape[1]
     c = evaluate.context_bucket(context_size, num_points)
     mask = first_n_mask(c, context_size)
@@ -498,15 +490,14 @@ def run(out_dir: str, methods, benchmarks, seeds, preset: str, sweep_methods=("l
                 for k in preset_settings(preset).k_sweep:
                     if k == main_k and method in methods:
                         continue  # the main cell already is this K
-                    rec = run_cell(out_dir, bench, method, seed, preset, num_steps=k,
-                                   model_like=model_like, overrides=overrides)
-                    rec["main"] = False
-                    records.append(rec)
+                    records.append(run_cell(out_dir, bench, method, seed, preset, num_steps=k,
+                                            model_like=model_like, overrides=overrides))
     return report(out_dir, records, preset, model_like)
 
 
 def _record(out_dir: str, benchmark: str, name: str, seed: int, preset: str) -> dict | None:
-    """The record of a finished cell directory (None if it has no eval.json yet)."""
+    """The record of a finished cell directory (None if it has no eval.json yet): its
+    eval.json and reference log Z / ELBO gap; cells named `<method>_k<K>` are sweep cells."""
     method, k = re.fullmatch(r"(.+?)(?:_k(\d+))?", name).groups()
     workdir = os.path.join(out_dir, benchmark, name, f"seed{seed}")
     if method not in METHODS or not os.path.exists(os.path.join(workdir, "eval.json")):

@@ -336,13 +336,13 @@ def train(config, workdir: str, stop_after: int | None = None) -> Run:
 
 
 def restore_model(workdir: str, dim_x: int, dim_y: int, num_train_tasks: int):
-    """(config, model, params) of the best (else last) checkpoint of a GMM-NP run."""
+    """(model, params) of the best (else last) checkpoint of a GMM-NP run."""
     config = train_lib.read_config(workdir)
     model = from_config(config, dim_y)
     num_subtasks = num_train_tasks * max(1, config.gmm.num_context_sets)
     template = init_state(model, make_optimizer(config), jax.random.PRNGKey(0), dim_x,
                           num_subtasks)
-    return config, model, checkpoint.restore_params_from(workdir, template).params
+    return model, checkpoint.restore_params_from(workdir, template).params
 
 
 # ------------------------------------------------------------------------------------------

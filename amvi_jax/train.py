@@ -141,17 +141,17 @@ def read_config(workdir: str) -> ml_collections.ConfigDict:
 
 
 def restore_model(workdir: str, dim_x: int, dim_y: int):
-    """(config, model, params) of the best (else last) checkpoint of an amortized run."""
+    """(model, params) of the best (else last) checkpoint of an amortized run."""
     config = read_config(workdir)
     model = model_lib.from_config(config, dim_x, dim_y)
     template = init_state(model, make_optimizer(config), jax.random.PRNGKey(0), dim_x, dim_y)
-    return config, model, checkpoint.restore_params_from(workdir, template).params
+    return model, checkpoint.restore_params_from(workdir, template).params
 
 
 def _warm_start(config, model, state: TrainState, dim_x: int, dim_y: int) -> TrainState:
     """Encoder and decoder (and a compatible sampler) from another run's best checkpoint."""
     src = config.train.init_from
-    _, _, src_params = restore_model(src, dim_x, dim_y)
+    _, src_params = restore_model(src, dim_x, dim_y)
     params = dict(state.params, encoder=src_params["encoder"], decoder=src_params["decoder"])
     same = jax.tree.structure(src_params["sampler"]) == jax.tree.structure(params["sampler"])
     if same:

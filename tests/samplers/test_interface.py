@@ -65,14 +65,19 @@ def test_shapes_dtypes_and_finite_gradients_at_init(name):
     assert set(g_params) - {"cond"} == expected
 
 
-@pytest.mark.parametrize("name", ["ula", "ldvi"])
-def test_remat_gives_same_values_and_gradients(name):
+def _with_and_without(name, **option):
+    """((loss, out), grads) of the same params and key without and with a sampler option."""
     sampler, plain = _loss_and_grads(name)
-    _, remat = _loss_and_grads(name, remat=True)
+    _, changed = _loss_and_grads(name, **option)
     target, mean, scale = _blr_inputs()
     params = common.perturb(sampler.init(jax.random.key(0), target.dim, 0), jax.random.key(5))
-    (l1, o1), g1 = plain(params, jax.random.key(1), mean, scale)
-    (l2, o2), g2 = remat(params, jax.random.key(1), mean, scale)
+    return (plain(params, jax.random.key(1), mean, scale),
+            changed(params, jax.random.key(1), mean, scale))
+
+
+@pytest.mark.parametrize("name", ["ula", "ldvi"])
+def test_remat_gives_same_values_and_gradients(name):
+    ((_, o1), g1), ((_, o2), g2) = _with_and_without(name, remat=True)
     np.testing.assert_allclose(o2.log_w, o1.log_w, rtol=1e-6, atol=1e-5)
     np.testing.assert_allclose(o2.z, o1.z, rtol=1e-6, atol=1e-6)
     for a, b in zip(jax.tree.leaves(g2), jax.tree.leaves(g1), strict=True):
@@ -81,12 +86,7 @@ def test_remat_gives_same_values_and_gradients(name):
 
 @pytest.mark.parametrize("name", ["ula", "ldvi"])
 def test_stop_grad_score_keeps_forward_values(name):
-    sampler, plain = _loss_and_grads(name)
-    _, stopped = _loss_and_grads(name, stop_grad_score=True)
-    target, mean, scale = _blr_inputs()
-    params = common.perturb(sampler.init(jax.random.key(0), target.dim, 0), jax.random.key(5))
-    (_, o1), g1 = plain(params, jax.random.key(1), mean, scale)
-    (_, o2), g2 = stopped(params, jax.random.key(1), mean, scale)
+    ((_, o1), g1), ((_, o2), g2) = _with_and_without(name, stop_grad_score=True)
     np.testing.assert_allclose(o2.log_w, o1.log_w, rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(o2.z, o1.z, rtol=1e-6, atol=1e-6)
     assert _all_finite(g2)
