@@ -1,10 +1,17 @@
-"""Orbax checkpoints of the train state: the last ones (to resume) and the best by validation."""
+"""Orbax checkpoints of the train state: the last ones (to resume) and the best by validation.
+
+A checkpoint that cannot be restored (truncated or corrupted files, e.g. after a crash while it
+was written) does not stop a resume: it is reported by step and path, moved aside to
+`checkpoints/damaged/<manager>/<step>`, and the next older one is tried.
+"""
 
 import json
 import os
+import shutil
 
 import jax
 import orbax.checkpoint as ocp
+from absl import logging
 
 
 class Checkpoints:
@@ -15,11 +22,12 @@ class Checkpoints:
     """
 
     def __init__(self, workdir: str, max_to_keep: int = 2):
-        root = os.path.join(os.path.abspath(workdir), "checkpoints")
+        self.root = os.path.join(os.path.abspath(workdir), "checkpoints")
         opts = lambda n: ocp.CheckpointManagerOptions(max_to_keep=n, create=True)
-        self.last = ocp.CheckpointManager(os.path.join(root, "last"), options=opts(max_to_keep))
-        self.best = ocp.CheckpointManager(os.path.join(root, "best"), options=opts(1))
-        self._best_file = os.path.join(root, "best.json")
+        self.last = ocp.CheckpointManager(os.path.join(self.root, "last"),
+                                          options=opts(max_to_keep))
+        self.best = ocp.CheckpointManager(os.path.join(self.root, "best"), options=opts(1))
+        self._best_file = os.path.join(self.root, "best.json")
 
     def save_last(self, step: int, state) -> None:
         if step not in self.last.all_steps():
@@ -40,16 +48,31 @@ class Checkpoints:
         with open(self._best_file) as f:
             return float(json.load(f)["score"])
 
-    @staticmethod
-    def _restore(manager, template):
-        step = manager.latest_step()
-        if step is None:
-            return None
+    def _restore(self, manager, template):
+        """The newest step of `manager` that restores into `template`'s structure, or None."""
         abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, template)
-        return manager.restore(step, args=ocp.args.StandardRestore(abstract))
+        for step in sorted(manager.all_steps(), reverse=True):
+            try:
+                return manager.restore(step, args=ocp.args.StandardRestore(abstract))
+            except Exception as err:  # noqa: BLE001 - any storage error means "damaged"
+                self._set_aside(manager, step, err)
+        return None
+
+    def _set_aside(self, manager, step: int, err: Exception) -> None:
+        path = os.path.join(str(manager.directory), str(step))
+        target = os.path.join(self.root, "damaged", os.path.basename(str(manager.directory)),
+                              str(step))
+        logging.warning("checkpoint %s could not be restored (%s: %s); moved to %s, trying an "
+                        "older one", path, type(err).__name__, str(err).splitlines()[0][:200],
+                        target)
+        if jax.process_index() == 0 and os.path.exists(path):
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            shutil.rmtree(target, ignore_errors=True)
+            shutil.move(path, target)
+        manager.reload()
 
     def restore_last(self, template):
-        """The latest saved state shaped like `template`, or None if there is none."""
+        """The newest intact saved state shaped like `template`, or None if there is none."""
         return self._restore(self.last, template)
 
     def restore_best(self, template):
@@ -74,5 +97,5 @@ def restore_params_from(workdir: str, template):
     finally:
         ckpts.close()
     if state is None:
-        raise FileNotFoundError(f"train.init_from={workdir!r} holds no checkpoint")
+        raise FileNotFoundError(f"{workdir!r} holds no checkpoint that restores")
     return state

@@ -1,4 +1,4 @@
-"""Evaluation protocol of Volpp et al. (2023), DESIGN section 5.
+"""Evaluation protocol of Volpp et al. (2023), docs/DESIGN.md section 5.
 
 For each context size n the context is the first n points of a task and the target is ALL of
 its points (context included). From S weighted particles (z_s, log w_s) given the context:
@@ -21,18 +21,15 @@ from amvi_jax import sharding
 from amvi_jax.data import first_n_mask
 from amvi_jax.samplers.base import log_normal_diag
 
-PER_TASK_METRICS = ("lmlhd_snis", "lmlhd_mc", "elbo", "log_z_hat", "mse", "ess")
 
-
-def task_metrics(model, params, key, x, y, mask, num_particles: int, sampler=None) -> dict:
+def task_metrics(model, params, key, x, y, mask, num_particles: int) -> dict:
     """Metrics of ONE task. x [N, d_x], y [N, d_y], mask [C] with C <= N -> dict of scalars.
 
-    The context lies in the first C points (DESIGN section 5 takes the first n), so the
-    sampler's target only touches x[:C]; the target set is all N points.
+    The context lies in the first C points (the protocol takes the first n), so the sampler's
+    target only touches x[:C]; the target set is all N points.
     """
     num_context = mask.shape[0]
-    out = model.sample(params, key, x[:num_context], y[:num_context], mask, num_particles,
-                       sampler=sampler)
+    out = model.sample(params, key, x[:num_context], y[:num_context], mask, num_particles)
 
     def per_particle(z):
         mean, std = model.predict(params, x, z)
@@ -52,7 +49,7 @@ def task_metrics(model, params, key, x, y, mask, num_particles: int, sampler=Non
     )
 
 
-def make_batch_metrics(model, num_particles: int, sampler=None, mesh=None):
+def make_batch_metrics(model, num_particles: int, mesh=None):
     """Jitted (params, key, x [B, N, d_x], y [B, N, d_y], mask [C]) -> dict of [B] arrays.
 
     The context mask is an argument: one compilation serves every context size with the same C.
@@ -63,7 +60,7 @@ def make_batch_metrics(model, num_particles: int, sampler=None, mesh=None):
         if mesh is not None:
             keys, x, y = sharding.shard_tasks((keys, x, y), mesh)
         return jax.vmap(lambda k, xi, yi: task_metrics(
-            model, params, k, xi, yi, mask, num_particles, sampler))(keys, x, y)
+            model, params, k, xi, yi, mask, num_particles))(keys, x, y)
 
     return jax.jit(batch)
 
@@ -77,12 +74,19 @@ def context_bucket(n: int, num_points: int) -> int:
     return min(1 << max(int(n) - 1, 0).bit_length(), num_points)
 
 
-def per_task_metrics(batch_metrics, params, key, x, y, context_sizes, task_chunk: int) -> dict:
-    """-> {n: {metric: np.ndarray [T]}} for every context size n, in chunks of tasks."""
+def per_task_metrics(batch_metrics, params, key, x, y, context_sizes, task_chunk: int,
+                     context_width: int | None = None) -> dict:
+    """-> {n: {metric: np.ndarray [T]}} for every context size n, in chunks of tasks.
+
+    The target of context size n sees the first context_bucket(n) points (one compilation per
+    bucket), or the first `context_width` points for every n (one compilation in all: cheaper
+    when compiling the sampler costs more than running it, as for GMM-NP's per-task fit).
+    """
     num_tasks, num_points = x.shape[:2]
     results = {}
     for n in context_sizes:
-        mask = first_n_mask(context_bucket(n, num_points), n)
+        width = context_bucket(n, num_points) if context_width is None else context_width
+        mask = first_n_mask(width, n)
         chunks = []
         for c, start in enumerate(range(0, num_tasks, task_chunk)):
             xs, ys = x[start:start + task_chunk], y[start:start + task_chunk]
@@ -112,16 +116,17 @@ def summarize(per_task: dict, num_points: int) -> dict:
 
 
 def evaluate(model, params, key, tasks, context_sizes, num_particles: int, task_chunk: int,
-             sampler=None, batch_metrics=None, mesh=None) -> dict:
+             batch_metrics=None, mesh=None, context_width: int | None = None) -> dict:
     """Full protocol on a TaskSet (x [T, N, d_x], y [T, N, d_y]) -> summary dict.
 
-    Pass a `batch_metrics` from `make_batch_metrics` to reuse its compilation across calls.
+    Pass a `batch_metrics` from `make_batch_metrics` to reuse its compilation across calls;
+    `context_width`: see `per_task_metrics`.
     """
     if batch_metrics is None:
-        batch_metrics = make_batch_metrics(model, num_particles, sampler, mesh)
+        batch_metrics = make_batch_metrics(model, num_particles, mesh)
     start = time.perf_counter()
     per_task = per_task_metrics(batch_metrics, params, key, tasks.x, tasks.y, context_sizes,
-                                task_chunk)
+                                task_chunk, context_width)
     summary = summarize(per_task, tasks.x.shape[1])
     summary["num_tasks"] = int(tasks.x.shape[0])
     summary["num_particles"] = int(num_particles)
@@ -140,7 +145,7 @@ def _median_seconds(fn, repeats: int) -> float:
 
 
 def measure_test_time(model, params, key, tasks, context_size: int, num_particles: int,
-                      task_chunk: int, repeats: int = 3, sampler=None) -> dict:
+                      task_chunk: int, repeats: int = 3) -> dict:
     """Seconds to turn contexts into `num_particles` weighted particles (jitted, warm).
 
     `per_task_s`: one new task alone; `test_split_s`: every task of `tasks`, in jitted chunks
@@ -153,7 +158,7 @@ def measure_test_time(model, params, key, tasks, context_size: int, num_particle
     x, y = tasks.x[:, :num_context], tasks.y[:, :num_context]
 
     def particles(p, k, xi, yi):
-        out = model.sample(p, k, xi, yi, mask, num_particles, sampler=sampler)
+        out = model.sample(p, k, xi, yi, mask, num_particles)
         return out.z, out.log_w
 
     one = jax.jit(particles)

@@ -82,20 +82,21 @@ def _image(ax, x, values, context_x):
     ax.set_yticks([])
 
 
-def plot_schedules(model, params, path: str):
-    """Learned annealing beta_k and step sizes eps_k of a diffusion sampler (at e = 0)."""
-    sampler = model.sampler
-    q0 = jnp.zeros((model.dim_z,))
-    out = sampler.run(params["sampler"], jax.random.PRNGKey(0), lambda z: -0.5 * z @ z, q0,
-                      jnp.ones_like(q0), jnp.zeros((model.dim_embedding,)), 2)
-    beta, eps = np.asarray(out.aux["beta"]), np.asarray(out.aux["step_size"])
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(8, 3))
-    a1.plot(np.arange(len(beta)), beta, "o-")
-    a1.plot([0, len(beta) - 1], [0, 1], "k:", lw=0.8, label="linear")
-    a1.set(xlabel="step k", ylabel="beta_k", title="annealing schedule")
-    a1.legend(fontsize=7)
-    a2.plot(np.arange(1, len(eps) + 1), eps, "o-")
-    a2.set(xlabel="step k", ylabel="eps_k", title="step sizes (whitened)")
+def plot_schedules(schedules, path: str):
+    """A sampler's learned annealing path beta_k and step sizes eps_k (`samplers.Schedules`;
+    panels for the fields a kernel has)."""
+    panels = [name for name in ("beta", "step_size") if getattr(schedules, name) is not None]
+    fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3), squeeze=False)
+    for ax, name in zip(axes[0], panels, strict=True):
+        values = np.asarray(getattr(schedules, name))
+        if name == "beta":
+            ax.plot(np.arange(len(values)), values, "o-")
+            ax.plot([0, len(values) - 1], [0, 1], "k:", lw=0.8, label="linear")
+            ax.set(xlabel="step k", ylabel="beta_k", title="annealing schedule")
+            ax.legend(fontsize=7)
+        else:
+            ax.plot(np.arange(1, len(values) + 1), values, "o-")
+            ax.set(xlabel="step k", ylabel="eps_k", title="step sizes (whitened)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -128,17 +129,18 @@ def plot_latent_samples(model, params, key, tasks, context_sizes, num_tasks: int
     plt.close(fig)
 
 
-def plot_run(model, params, key, tasks, config, workdir: str) -> list[str]:
-    """All figures of a finished run; returns their paths."""
+def plot_run(model, params, key, tasks, config, workdir: str, schedules=None) -> list[str]:
+    """All figures of a finished run; returns their paths. `schedules`: a diffusion's
+    `samplers.Schedules` for schedules.png (None: no such figure)."""
     num_tasks = min(config.eval.plot_tasks, tasks.x.shape[0])
     if num_tasks == 0:
         return []
     sizes = tuple(config.eval.plot_context_sizes)
     paths = [os.path.join(workdir, "predictions.png")]
     plot_predictions(model, params, key, tasks, sizes, num_tasks, paths[-1])
-    if model.sampler.name != "gaussian":
+    if schedules is not None:
         paths.append(os.path.join(workdir, "schedules.png"))
-        plot_schedules(model, params, paths[-1])
+        plot_schedules(schedules, paths[-1])
     if model.dim_z == 2:
         paths.append(os.path.join(workdir, "latent_samples.png"))
         plot_latent_samples(model, params, jax.random.fold_in(key, 2), tasks, sizes, num_tasks,

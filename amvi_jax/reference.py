@@ -18,7 +18,7 @@ weight is exact (E[w] = Z for any K) only in this order. T_k is Metropolis-corre
 T_k would leave a discretisation-biased density invariant, and log Z-hat would keep a bias that
 more particles do not remove.
 
-Coordinates. As in the samplers (DESIGN section 3) the chain runs in q0-whitened coordinates
+Coordinates. As in the samplers (docs/DESIGN.md section 3) the chain runs in q0-whitened coordinates
 u = (z - init_mean) / init_scale, where q0 = N(0, I); `samplers.base.whiten` carries the Jacobian
 into the target, so log gamma_u(u) - log N(u; 0, I) = log gamma(z) - log q0(z) and the weights are
 those of the algorithm in z.
@@ -29,7 +29,7 @@ beta = 0 (for a Gaussian likelihood of precision lambda the ideal spacing has de
 ∝ lambda / (1 + beta lambda)), so temperatures must crowd there. Measured from the prior on
 Bayesian linear regressions (3-d, 20 points, noise 0.1 / 16-d, 64 points, noise 0.25), the std
 of log w was 0.50 / 1.3 with p = 4 and 3.7 / 7.0 with the sigmoidal schedule of Grosse et al.
-(2013, delta = 4), whose 16-d log Z-hat was then off by -0.6 nats on average. The sigmoid is
+(2015, delta = 4), whose 16-d log Z-hat was then off by -0.6 nats on average. The sigmoid is
 offered as `schedule="sigmoid"` (delta = `schedule_param`), as is "linear".
 
 Adaptation without bias. Kernels are tuned per temperature from a separate *pilot* population

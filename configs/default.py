@@ -10,12 +10,12 @@ import ml_collections
 def get_config() -> ml_collections.ConfigDict:
     config = ml_collections.ConfigDict()
     config.name = "default"
-    config.method = "amortized"    # "amortized" (encoder + sampler) | "gmm" (per-task GMM-NP)
+    config.method = "amortized"    # amvi_jax.methods.NAMES: "amortized" | "gmm" (GMM-NP)
     config.seed = 0
     config.num_devices = 0         # data-parallel devices for the task axis; 0 = all visible
     config.distributed = False     # multi-host: call jax.distributed.initialize() first
 
-    # DESIGN section 6: Volpp et al.'s meta-training split and test split.
+    # Volpp et al.'s meta-training split and test split (docs/DESIGN.md section 6).
     config.data = ml_collections.ConfigDict(dict(
         benchmark="sinusoid1d",    # a name from amvi_jax.data.BENCHMARKS or a path to tasks.npz
         num_tasks=64,
@@ -33,8 +33,10 @@ def get_config() -> ml_collections.ConfigDict:
 
     config.model = ml_collections.ConfigDict(dict(
         dim_z=2,
-        aggregation="bayesian",    # "bayesian" | "mean"
-        encoder_hidden=(64, 64),
+        aggregation="bayesian",    # encoder, amvi_jax.encoders.NAMES: bayesian | mean | attention
+        encoder_hidden=(64, 64),   # per-point MLP (attention: its last width is the model width)
+        attention_heads=4,         # aggregation="attention" only
+        attention_layers=2,        # aggregation="attention" only
         decoder_hidden=(64, 64),
         activation="gelu",
         learn_std_y=True,          # learned as std_y_min + softplus(.), initialised at std_y
@@ -47,6 +49,7 @@ def get_config() -> ml_collections.ConfigDict:
 
     config.train = ml_collections.ConfigDict(dict(
         num_steps=20_000,
+        objective="elbo",          # amvi_jax.training.objectives.NAMES
         batch_size=8,              # tasks per step
         num_subsets=4,             # random context subsets per task
         num_particles=4,           # particles per subset
@@ -75,8 +78,8 @@ def with_diffusion(config: ml_collections.ConfigDict, name: str,
                    num_steps: int = 8) -> ml_collections.ConfigDict:
     """Turns `config` into a diffusion run: sampler `name` with K = num_steps and its defaults.
 
-    Warm start (DESIGN section 4): the first `train.pretrain_steps` steps train the Gaussian
-    neural process (K = 0); the diffusion then starts from its encoder and decoder.
+    Warm start (docs/DESIGN.md section 4): the first `train.pretrain_steps` steps train the
+    Gaussian neural process (K = 0); the diffusion then starts from its encoder and decoder.
     """
     from amvi_jax import samplers  # configs stay importable without touching jax at load
 

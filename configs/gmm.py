@@ -15,7 +15,7 @@ minibatches of 256 posteriors = 8000 steps, then 1000 updates per test posterior
   tuned for the 8x longer schedule: at 128 x 3000 steps, -53 with 1e-2 vs -66 with 1.04e-3.
 - `gmm.num_test_steps` 150 instead of 1000; with kl_bound 1e-2 that matched 600 updates at
   1.04e-3 on the same decoder.
-The prior is the library's N(0, I) (DESIGN section 1) unless `gmm.prior_components =
+The prior is the library's N(0, I) (docs/DESIGN.md section 1) unless `gmm.prior_components =
 gmm.num_components` selects the reference's fixed 7-component GMM prior. `model.encoder_hidden`,
 `model.aggregation`, `sampler` and `train.{batch_size, num_subsets, num_particles,
 grad_clip_norm, pretrain_steps, init_from, validate_every}` are not used by this method.

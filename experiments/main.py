@@ -6,13 +6,13 @@ import os
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from amvi_jax import sharding, train
+from amvi_jax import experiment, sharding
 
 _CONFIG = config_flags.DEFINE_config_file("config", "configs/np.py", "Experiment config file.")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Run directory (default: runs/<config name>).")
 
 
-class _DropOrbax(std_logging.Filter):
+class DropOrbax(std_logging.Filter):
     """Orbax logs every save at INFO through absl; keep the run's own progress readable."""
 
     def filter(self, record):
@@ -21,13 +21,13 @@ class _DropOrbax(std_logging.Filter):
 
 def main(argv):
     del argv
-    logging.get_absl_handler().addFilter(_DropOrbax())
+    logging.get_absl_handler().addFilter(DropOrbax())
     config = _CONFIG.value
     if config.distributed:
         sharding.initialize_distributed()
     workdir = _WORKDIR.value or os.path.join("runs", config.name)
     logging.info("workdir: %s", workdir)
-    train.run_experiment(config, workdir)
+    experiment.train_and_evaluate(config, workdir)
 
 
 if __name__ == "__main__":

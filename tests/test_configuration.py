@@ -2,8 +2,9 @@
 
 import pytest
 
-from amvi_jax import configuration
-from configs import default
+from amvi_jax import configuration, encoders, methods, samplers
+from amvi_jax.training import objectives
+from configs import default, gmm
 
 
 @pytest.mark.parametrize("field, value, match", [
@@ -11,14 +12,15 @@ from configs import default
     ("train.num_particles", -1, "config.train.num_particles"),
     ("train.batch_size", 0, "config.train.batch_size"),
     ("train.learning_rate", -1e-3, "config.train.learning_rate"),
-    ("model.aggregation", "max", "valid: bayesian, mean"),
     ("model.std_y_min", 0.0, "config.model.std_y_min"),
     ("model.dim_z", 0, "config.model.dim_z"),
+    ("model.encoder_hidden", (), "config.model.encoder_hidden"),
     ("data.benchmark", "sinusoid", "valid names: sinusoid1d"),
     ("data.benchmark", "missing.npz", "no such .npz file"),
     ("eval.num_particles", 0, "config.eval.num_particles"),
     ("eval.context_sizes", (0, 100), "config.eval.context_sizes"),
     ("train.pretrain_steps", 10**9, "config.train.pretrain_steps"),
+    ("train.init_from", "/no/such/run", "config.train.init_from"),
 ])
 def test_bad_values_are_rejected_naming_the_field(field, value, match):
     config = default.get_config()
@@ -28,12 +30,41 @@ def test_bad_values_are_rejected_naming_the_field(field, value, match):
         configuration.validate(config)
 
 
-def test_unknown_sampler_lists_valid_names():
+@pytest.mark.parametrize("field, value, registry", [
+    ("method", "maml", methods.REGISTRY),
+    ("model.aggregation", "max", encoders.REGISTRY),
+    ("sampler.name", "hmc", samplers.REGISTRY),
+    ("train.objective", "iwae", objectives.REGISTRY),
+])
+def test_unknown_names_list_the_registered_ones(field, value, registry):
     config = default.get_config()
-    config.sampler.name = "hmc"
-    with pytest.raises(ValueError, match="valid names: gaussian, ula, mcd, cmcd, uha, ldvi"):
+    *section, name = field.split(".")
+    (config[section[0]] if section else config)[name] = value
+    with pytest.raises(ValueError) as err:
+        configuration.validate(config)
+    message = str(err.value)
+    assert f"config.{field}={value!r}" in message
+    assert f"valid names: {', '.join(registry)}" in message
+
+
+def test_gmm_section_is_checked_for_gmm_runs_only():
+    config = gmm.get_config()
+    config.gmm.kl_bound = 0.0
+    with pytest.raises(ValueError, match="config.gmm.kl_bound=0.0"):
+        configuration.validate(config)
+    config = default.get_config()
+    config.method = "gmm"  # no gmm section at all
+    with pytest.raises(ValueError, match="needs a `gmm` section"):
         configuration.validate(config)
 
 
-def test_default_config_is_valid():
-    configuration.validate(default.get_config())
+def test_every_shipped_config_is_valid():
+    import importlib
+    import pkgutil
+
+    import configs
+
+    names = [m.name for m in pkgutil.iter_modules(configs.__path__) if m.name != "presets"]
+    assert set(samplers.DIFFUSIONS) <= set(names)  # every diffusion ships a config
+    for name in names:
+        configuration.validate(importlib.import_module(f"configs.{name}").get_config())

@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 from jax.scipy.special import logsumexp
 
+from amvi_jax import experiment
 from amvi_jax import gmm as gmm_lib
-from amvi_jax import gmm_np
 from amvi_jax.gmm import linalg
+from amvi_jax.methods import gmm_np
 from configs import gmm as gmm_config
 
 
@@ -177,7 +178,7 @@ def test_shapes_under_vmap_over_tasks_and_model_sampling():
 def test_volpp_gmm_prior_option_and_posterior_start():
     config = gmm_config.get_config()
     config.gmm.prior_components = config.gmm.num_components
-    model = gmm_np.from_config(config)
+    model = gmm_np.from_config(config, dim_y=1)
     params = model.init(jax.random.PRNGKey(0), 1, 1)
     prior, start = params["prior"], params["posterior_init"]
     assert prior.mean.shape == (7, 3) and prior.chol.shape == (7, 3, 3)
@@ -189,7 +190,7 @@ def test_volpp_gmm_prior_option_and_posterior_start():
     np.testing.assert_allclose(float(model.log_prior(params, z)),
                                np.log(dens) - 1.5 * np.log(2 * np.pi), rtol=1e-5)
     # The default prior is N(0, I), the K starting components are spread draws from it.
-    default = gmm_np.from_config(gmm_config.get_config()).init(jax.random.PRNGKey(0), 1, 1)
+    default = gmm_np.from_config(gmm_config.get_config(), dim_y=1).init(jax.random.PRNGKey(0), 1, 1)
     assert default["prior"].mean.shape == (1, 3)
     assert default["posterior_init"].mean.shape == (7, 3)
 
@@ -218,7 +219,7 @@ def test_train_and_evaluate_writes_run_files(tmp_path, data_dir):
     config.eval.update(dict(context_sizes=(0, 2, 8), num_particles=16, task_chunk=4,
                             validation_particles=8, plot_tasks=2, plot_context_sizes=(0, 2)))
     workdir = str(tmp_path / "gmm")
-    summary = gmm_np.train_and_evaluate(config, workdir)
+    summary = experiment.train_and_evaluate(config, workdir)
 
     for name in ("config.json", "metrics.jsonl", "eval.json", "predictions.png"):
         assert os.path.isfile(os.path.join(workdir, name)), name
@@ -244,11 +245,11 @@ def test_train_and_evaluate_writes_run_files(tmp_path, data_dir):
     assert all(np.isfinite(v) for v in saved["average"].values())
 
     # Running again resumes the decoder and every meta-training posterior from the checkpoint.
-    again = gmm_np.train(config, workdir)
+    again = experiment.train(config, workdir)
     again.checkpoints.close()
     assert int(again.state.step) == 6
-    assert again.state.posteriors.mean.shape == (8 * 2, 2, 2)
-    assert not np.allclose(np.asarray(again.state.posteriors.mean),
+    assert again.state.extra.mean.shape == (8 * 2, 2, 2)
+    assert not np.allclose(np.asarray(again.state.extra.mean),
                            np.asarray(again.state.params["posterior_init"].mean)[None])
 
 
@@ -264,11 +265,11 @@ def test_interrupted_and_resumed_run_equals_uninterrupted_with_gmm_prior(tmp_pat
         c.train.update(dict(num_steps=8, log_every=2, checkpoint_every=2))
         return c
 
-    full = gmm_np.train(config(), str(tmp_path / "full"))
+    full = experiment.train(config(), str(tmp_path / "full"))
     full.checkpoints.close()
-    part = gmm_np.train(config(), str(tmp_path / "resumed"), stop_after=4)
+    part = experiment.train(config(), str(tmp_path / "resumed"), stop_after=4)
     part.checkpoints.close()
-    resumed = gmm_np.train(config(), str(tmp_path / "resumed"))
+    resumed = experiment.train(config(), str(tmp_path / "resumed"))
     resumed.checkpoints.close()
     assert int(resumed.state.step) == int(full.state.step) == 8
     # Batches, keys and posteriors all continue exactly (4 subtasks per step, 4 per epoch).

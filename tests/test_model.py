@@ -4,14 +4,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from amvi_jax import model as model_lib
 from amvi_jax import networks, samplers
+from amvi_jax.encoders.bayesian import BayesianAggregator
+from amvi_jax.neural_process import NeuralProcess
 
 
 def _linear_model(dim_z):
     """hidden=() makes the decoder one Dense layer on [x, z]: linear in z, log Z in closed form."""
-    return model_lib.NeuralProcess(
-        encoder=networks.Encoder(dim_z=dim_z, hidden=(8,)),
+    return NeuralProcess(
+        encoder=BayesianAggregator(dim_z=dim_z, hidden=(8,)),
         decoder=networks.Decoder(dim_y=1, hidden=(), learn_std=False, std_y=0.4),
         sampler=samplers.get("gaussian"))
 

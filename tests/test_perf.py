@@ -1,9 +1,10 @@
-"""experiments/perf.py: the --quick report is well-formed. No timing assertions (shared CPUs)."""
+"""experiments/measure: the --quick report is well-formed. No timing assertions (shared CPUs)."""
 
 import dataclasses
 import math
 
-from experiments import perf
+from amvi_jax import samplers
+from experiments.measure import report, suite, timing
 
 
 def _markdown_tables(text: str) -> list[list[list[str]]]:
@@ -19,10 +20,16 @@ def _markdown_tables(text: str) -> list[list[list[str]]]:
     return tables
 
 
+def test_full_settings_measure_every_diffusion():
+    assert timing.FULL.overhead_samplers == samplers.DIFFUSIONS
+    assert set(timing.QUICK.overhead_samplers) <= set(samplers.DIFFUSIONS)
+
+
 def test_quick_report_is_well_formed(data_dir, tmp_path):
-    settings = dataclasses.replace(perf.QUICK, data_dir=data_dir)
-    results = perf.run_all(settings)
-    block = perf.report(results, "python -m experiments.perf --quick")
+    settings = dataclasses.replace(timing.QUICK, data_dir=data_dir)
+    results = suite.run(settings)
+    block = report.render(results, "python -m experiments.perf --quick")
+    assert block.startswith(report.BEGIN + "\n") and block.endswith(report.END + "\n")
 
     tables = _markdown_tables(block)
     assert len(tables) == 5  # overhead, throughput, memory + compile, evaluation, goals
@@ -40,6 +47,10 @@ def test_quick_report_is_well_formed(data_dir, tmp_path):
     for row in overhead[2:] + throughput[2:] + evaluation[2:]:
         for cell in row[3:6]:
             assert math.isfinite(float(cell)) and float(cell) >= 0, row
+    # ULA and LDVI carry their overhead goals, in the overhead table and among the goals.
+    assert {r[0]: r[-1].split(":")[0] for r in overhead[2:]} == {"ula": "<= 1.5",
+                                                                  "ldvi": "<= 2.5"}
+    assert [r[0].split()[0] for r in goals[2:4]] == ["ULA", "LDVI"]
     assert {r[-1] for r in goals[2:]} <= {"met", "MISSED", "—"}
 
     # Static memory of the training step: remat never needs more than no remat.
@@ -50,9 +61,12 @@ def test_quick_report_is_well_formed(data_dir, tmp_path):
 
     # The generated block replaces the old one; hand-written text around it survives.
     path = tmp_path / "PERFORMANCE.md"
-    path.write_text(f"# Performance\n\nintro\n\n{perf.BEGIN}\nold table\n{perf.END}\n\n"
+    path.write_text(f"# Performance\n\nintro\n\n{report.BEGIN}\nold table\n{report.END}\n\n"
                     "## Analysis\n\nhand-written\n")
-    perf.write_report(str(path), block)
+    report.write_report(str(path), block)
     text = path.read_text()
     assert "old table" not in text and block in text
     assert text.startswith("# Performance\n\nintro\n") and text.endswith("hand-written\n")
+    # A rerun replaces its own block (the file does not grow).
+    report.write_report(str(path), block)
+    assert path.read_text() == text

@@ -13,8 +13,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _SCRIPT = textwrap.dedent("""
     import json, sys
     import jax, numpy as np
-    from amvi_jax import evaluate, sharding, train
-    from amvi_jax import model as model_lib
+    from amvi_jax import evaluate, methods, sharding, workdir
+    from amvi_jax.training import step as step_lib
     from configs import default
 
     assert jax.device_count() == 4, jax.devices()
@@ -23,15 +23,15 @@ _SCRIPT = textwrap.dedent("""
                             num_validation_tasks=4, num_test_tasks=8, data_dir=sys.argv[1]))
     config.model.update(dict(encoder_hidden=(16,), decoder_hidden=(16,)))
     config.train.update(dict(batch_size=8, num_subsets=2, num_particles=2))
-    ds = train.load_data(config)
-    model = model_lib.from_config(config, 1, 1)
-    opt = train.make_optimizer(config)
+    ds = workdir.load_data(config)
+    setup = methods.REGISTRY["amortized"].setup(config, ds)
+    model = setup.model
+    opt = step_lib.make_optimizer(config)
     result = {}
     for n in (1, 4):
         mesh = sharding.make_mesh(n)
-        state = jax.device_put(train.init_state(model, opt, jax.random.PRNGKey(0), 1, 1),
-                               sharding.replicated(mesh))
-        step = train.make_train_step(model, opt, config, mesh=mesh)
+        state = jax.device_put(jax.tree.map(np.array, setup.state), sharding.replicated(mesh))
+        step = step_lib.make_train_step(model, opt, config, mesh=mesh)
         losses = []
         for _ in range(3):
             state, metrics = step(state, jax.random.PRNGKey(1), ds.meta_train.x,

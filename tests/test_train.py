@@ -1,4 +1,4 @@
-"""Training loop: exact resumption, divergence handling, best-checkpoint bookkeeping."""
+"""Training loop: exact resumption, divergence handling, damaged checkpoints, best checkpoint."""
 
 import json
 import os
@@ -7,22 +7,26 @@ import jax
 import numpy as np
 import pytest
 
-from amvi_jax import train
+from amvi_jax import checkpoint, experiment, methods, workdir
+from amvi_jax.training import step as step_lib
 
 
 def _leaves(state):
     return [np.asarray(a) for a in jax.tree.leaves(state.params)]
 
 
+def _train(config, path, **kwargs):
+    run = experiment.train(config, str(path), **kwargs)
+    run.checkpoints.close()
+    return run
+
+
 @pytest.mark.slow
 def test_interrupted_and_resumed_run_equals_uninterrupted(tiny_config, tmp_path):
-    full = train.train(tiny_config, str(tmp_path / "full"))
-    full.checkpoints.close()
-    part = train.train(tiny_config, str(tmp_path / "resumed"), stop_after=10)
-    part.checkpoints.close()
+    full = _train(tiny_config, tmp_path / "full")
+    part = _train(tiny_config, tmp_path / "resumed", stop_after=10)
     assert int(part.state.step) == 10
-    resumed = train.train(tiny_config, str(tmp_path / "resumed"))
-    resumed.checkpoints.close()
+    resumed = _train(tiny_config, tmp_path / "resumed")
     assert int(resumed.state.step) == int(full.state.step) == 20
     for a, b in zip(_leaves(full.state), _leaves(resumed.state), strict=True):
         np.testing.assert_array_equal(a, b)
@@ -32,39 +36,70 @@ def test_interrupted_and_resumed_run_equals_uninterrupted(tiny_config, tmp_path)
     assert steps == [5, 10, 15, 20]
 
 
-def test_train_step_records_metrics_and_changes_params(tiny_config):
-    ds = train.load_data(tiny_config)
-    from amvi_jax import model as model_lib
+def _damage(step_dir) -> None:
+    """Truncates every file of a checkpoint to half its size, as a crash mid-write would."""
+    for root, _, files in os.walk(step_dir):
+        for name in files:
+            path = os.path.join(root, name)
+            size = os.path.getsize(path)
+            with open(path, "r+b") as f:
+                f.truncate(size // 2)
 
-    model = model_lib.from_config(tiny_config, 1, 1)
-    opt = train.make_optimizer(tiny_config)
-    state = train.init_state(model, opt, jax.random.PRNGKey(0), 1, 1)
-    before = _leaves(state)
-    step = train.make_train_step(model, opt, tiny_config)
-    new, metrics = step(state, jax.random.PRNGKey(1), ds.meta_train.x, ds.meta_train.y)
+
+@pytest.mark.slow
+def test_resume_skips_a_damaged_newest_checkpoint(tiny_config, tmp_path, caplog):
+    """The newest checkpoint is truncated: the run says which one, sets it aside and resumes
+    from the older intact one, ending with exactly the uninterrupted run's parameters."""
+    full = _train(tiny_config, tmp_path / "full")
+    part = _train(tiny_config, tmp_path / "run", stop_after=10)  # checkpoints at 5 and 10
+    assert int(part.state.step) == 10
+    last = tmp_path / "run" / "checkpoints" / "last"
+    assert sorted(int(d) for d in os.listdir(last)) == [5, 10]
+    _damage(last / "10")
+    with caplog.at_level("INFO"):
+        resumed = _train(tiny_config, tmp_path / "run")
+    message = " ".join(r.getMessage() for r in caplog.records)
+    assert "could not be restored" in message and os.path.join("last", "10") in message
+    assert "resumed from step 5" in message
+    assert os.path.isdir(tmp_path / "run" / "checkpoints" / "damaged" / "last" / "10")
+    assert int(resumed.state.step) == 20
+    for a, b in zip(_leaves(full.state), _leaves(resumed.state), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_train_step_improves_the_bound_on_the_batch_it_trains(tiny_config):
+    """One jitted step returns its metrics and params that raise the ELBO of its own batch.
+
+    The step's batch depends only on (base key, step index), so the same step index from the
+    old and the new params sees the same tasks, context subsets and particle noise.
+    """
+    tiny_config.train.learning_rate = 1e-2
+    ds = workdir.load_data(tiny_config)
+    setup = methods.REGISTRY["amortized"].setup(tiny_config, ds)
+    model, state = setup.model, setup.state
+    step = step_lib.make_train_step(model, step_lib.make_optimizer(tiny_config), tiny_config)
+    key = jax.random.PRNGKey(1)
+    new, metrics = step(state, key, ds.meta_train.x, ds.meta_train.y)
     assert set(metrics) >= {"loss", "elbo", "log_z_hat", "grad_norm"}
-    assert np.isfinite(float(metrics["loss"])) and int(new.step) == 1
-    assert int(new.bad_step) == -1
-    assert any(not np.array_equal(a, b) for a, b in zip(before, _leaves(new), strict=True))
-    # The bound: the ELBO of a batch lies below its log Z-hat (Jensen, same particles).
-    assert float(metrics["elbo"]) <= float(metrics["log_z_hat"]) + 1e-4
+    assert int(new.step) == 1 and int(new.bad_step) == -1
+    assert float(metrics["elbo"]) == pytest.approx(-float(metrics["loss"]))
+    # Re-run step 0 with the updated params: same batch and noise, better bound.
+    again, after = step(new._replace(step=jax.numpy.zeros((), jax.numpy.int32)), key,
+                        ds.meta_train.x, ds.meta_train.y)
+    assert float(after["elbo"]) > float(metrics["elbo"])
 
 
 def test_divergence_stops_with_message_and_keeps_last_good_checkpoint(tiny_config, tmp_path):
     tiny_config.train.learning_rate = 1e30  # the first update sends params to ~1e30
     tiny_config.train.checkpoint_every = 1
     tiny_config.train.log_every = 1
-    workdir = str(tmp_path / "diverged")
+    path = str(tmp_path / "diverged")
     with pytest.raises(FloatingPointError, match=r"non-finite .* at step \d+; training stopped"):
-        train.train(tiny_config, workdir)
+        experiment.train(tiny_config, path)
     # What was saved restores to finite parameters.
-    from amvi_jax import checkpoint
-    from amvi_jax import model as model_lib
-
-    model = model_lib.from_config(tiny_config, 1, 1)
-    template = train.init_state(model, train.make_optimizer(tiny_config),
-                                jax.random.PRNGKey(0), 1, 1)
-    ckpts = checkpoint.Checkpoints(workdir)
+    template = methods.REGISTRY["amortized"].setup(tiny_config,
+                                                   workdir.load_data(tiny_config)).state
+    ckpts = checkpoint.Checkpoints(path)
     restored = ckpts.restore_last(template)
     ckpts.close()
     assert restored is not None
@@ -74,15 +109,14 @@ def test_divergence_stops_with_message_and_keeps_last_good_checkpoint(tiny_confi
 
 @pytest.mark.slow
 def test_best_checkpoint_tracks_validation(tiny_config, tmp_path):
-    workdir = tmp_path / "run"
-    run = train.train(tiny_config, str(workdir))
-    run.checkpoints.close()
-    with open(workdir / "checkpoints" / "best.json") as f:
+    path = tmp_path / "run"
+    _train(tiny_config, path)
+    with open(path / "checkpoints" / "best.json") as f:
         best = json.load(f)
-    with open(workdir / "metrics.jsonl") as f:
+    with open(path / "metrics.jsonl") as f:
         vals = [json.loads(line) for line in f if "val_lmlhd_snis" in line]
     assert [v["step"] for v in vals] == [10, 20]
     top = max(vals, key=lambda v: v["val_lmlhd_snis"])
     assert best["step"] == top["step"]
     np.testing.assert_allclose(best["score"], top["val_lmlhd_snis"], rtol=1e-6)
-    assert os.path.isdir(workdir / "checkpoints" / "best" / str(best["step"]))
+    assert os.path.isdir(path / "checkpoints" / "best" / str(best["step"]))

@@ -1,4 +1,4 @@
-"""Training batches and context masks, in JAX with fixed shapes (DESIGN sections 2 and 4).
+"""Training batches and context masks with fixed shapes (docs/DESIGN.md sections 2, 4).
 
 Nothing here is jitted itself: jit belongs at the outermost step; every function is jittable
 with the sizes (num_points, num_subsets, batch_size) static.
@@ -47,7 +47,7 @@ def sample_context_masks(key: jax.Array, num_points: int, num_subsets: int) -> j
 
 
 def first_n_mask(num_points: int, n) -> jax.Array:
-    """float32 [N] with ones on the first n points (the evaluation contexts of DESIGN section 5).
+    """float32 [N], ones on the first n points (the evaluation contexts, docs/DESIGN.md section 5).
 
     ``n`` may be a traced integer (n = 0 gives an empty context, n >= N the whole task).
     """

@@ -37,10 +37,10 @@ _GENERATION_FIELDS = (
 
 
 def default_data_config() -> ml_collections.ConfigDict:
-    """Defaults of DESIGN section 6: sinusoid1d, 64 x 16 meta-train, 256 x 64 test tasks.
+    """Defaults of docs/DESIGN.md section 6: sinusoid1d, 64 x 16 meta-train, 256 x 64 test tasks.
 
     Fields: benchmark (one of BENCHMARKS or a path ending in .npz), num_tasks, num_points
-    (per meta-training task), num_test_points (per meta_test / validation / test task),
+    (per meta-training task), num_test_points (per validation / test task),
     num_validation_tasks, num_test_tasks, noise_std, seed_task, seed_x, seed_noise, data_dir
     (None: $AMVI_DATA_DIR or ~/.cache/amvi_jax/tfds), holdout_fraction (.npz files only).
     """
@@ -55,9 +55,8 @@ def load_benchmark(data_config=None) -> MetaDataset:
         those attributes; missing attributes take their defaults, None means all defaults.
 
     Returns:
-      MetaDataset: meta_train [num_tasks, num_points, d_x|d_y], meta_test
-      [num_tasks, num_test_points, .] (the same tasks; first num_points points equal
-      meta_train), validation [num_validation_tasks, num_test_points, .] and test
+      MetaDataset: meta_train [num_tasks, num_points, d_x|d_y], validation
+      [num_validation_tasks, num_test_points, .] and test
       [num_test_tasks, num_test_points, .]. For a .npz file the shapes come from the file (see
       load_npz, which uses holdout_fraction and seed_task).
 

@@ -1,6 +1,6 @@
 """On-disk cache of generated benchmarks: a tensorflow_datasets builder writing array_record.
 
-One example = one task {"x": [N, d_x], "y": [N, d_y]}; splits "meta_train", "meta_test",
+One example = one task {"x": [N, d_x], "y": [N, d_y]}; splits "meta_train",
 "validation", "test" (in task order: shuffling is disabled). Reading uses
 ``builder.as_data_source()``, which needs no TensorFlow.
 
@@ -28,7 +28,7 @@ from amvi_jax.data.tasks import MetaDataset, TaskSet
 
 # Part of the cache key: bump when the generators change, so stale caches are not reused.
 GENERATOR_VERSION = 1
-SPLITS = ("meta_train", "meta_test", "validation", "test")
+SPLITS = ("meta_train", "validation", "test")
 DATA_DIR_ENV = "AMVI_DATA_DIR"
 _DIMS = {"digits": (2, 1)}  # (d_x, d_y); every synthetic family is (1, 1)
 _log = logging.getLogger(__name__)

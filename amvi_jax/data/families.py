@@ -1,4 +1,4 @@
-"""Benchmark task families (DESIGN section 6), numpy only.
+"""Benchmark task families (docs/DESIGN.md section 6), numpy only.
 
 Every synthetic family is generated from three independent seeds:
 
@@ -296,24 +296,22 @@ def make_meta_dataset(
     seed_x: int = 1,
     seed_noise: int = 2,
 ) -> MetaDataset:
-    """Generates all four splits of one benchmark in memory (no caching; see builder.py).
+    """Generates all three splits of one benchmark in memory (no caching; see builder.py).
 
     Synthetic families: the meta-training tasks are generated with max(num_points,
-    num_test_points) points; meta_train keeps the first num_points and meta_test the first
-    num_test_points, so meta_test extends meta_train. Validation and test use the seeds
-    + 1000 and + 2000.
+    num_test_points) points, of which meta_train keeps the first num_points (so the tasks do
+    not change with num_test_points' share of the random stream). Validation and test use the
+    seeds + 1000 and + 2000.
 
     Digits: a permutation of the 1797 images (seed_task) assigns meta_train = the first
     num_tasks images, test = the last num_test_tasks, validation = the num_validation_tasks
     before those (disjoint; test and validation do not move when num_tasks changes). Pixel
     orders are random per image (seed_x, + 1000 and + 2000 per split); meta_train keeps the
-    first num_points pixels and meta_test the first num_test_points (default: all 64) of the
-    same order. noise_std and seed_noise are unused.
+    first num_points pixels. noise_std and seed_noise are unused.
 
     Returns:
-      MetaDataset with meta_train [num_tasks, num_points, d], meta_test
-      [num_tasks, num_test_points, d], validation [num_validation_tasks, num_test_points, d],
-      test [num_test_tasks, num_test_points, d].
+      MetaDataset with meta_train [num_tasks, num_points, d], validation
+      [num_validation_tasks, num_test_points, d], test [num_test_tasks, num_test_points, d].
     """
     check_parameters(
         family,
@@ -359,7 +357,6 @@ def make_meta_dataset(
     return MetaDataset(
         name=family,
         meta_train=TaskSet(x[:, :num_points].copy(), y[:, :num_points].copy()),
-        meta_test=TaskSet(x[:, :num_test_points].copy(), y[:, :num_test_points].copy()),
         validation=TaskSet(*splits["validation"]),
         test=TaskSet(*splits["test"]),
     )

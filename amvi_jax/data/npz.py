@@ -49,10 +49,9 @@ def load_npz(path: str | os.PathLike, holdout_fraction: float = 0.25, seed: int 
     """Loads a user meta-dataset and splits it.
 
     Without test arrays: a seeded random ``holdout_fraction`` of the T tasks is held out, half
-    (rounded down) for validation and the rest for test; the remaining tasks are meta_train, and
-    meta_test = meta_train (same points, the file has no extra points per task).
+    (rounded down) for validation and the rest for test; the remaining tasks are meta_train.
     With ``x_test``/``y_test``: test = those; validation = a seeded random ``holdout_fraction`` of
-    the training tasks; meta_test = meta_train. Kept tasks stay in file order.
+    the training tasks. Kept tasks stay in file order.
 
     Args:
       path: the .npz file.
@@ -112,7 +111,6 @@ def load_npz(path: str | os.PathLike, holdout_fraction: float = 0.25, seed: int 
     return MetaDataset(
         name=os.path.splitext(name)[0],
         meta_train=meta_train,
-        meta_test=meta_train,
         validation=TaskSet(x[val_idx], y[val_idx]),
         test=test,
     )

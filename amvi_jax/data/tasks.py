@@ -1,6 +1,6 @@
 """Containers for meta-datasets and the shared validator of task arrays.
 
-Layout (DESIGN section 2): a split is a fixed-shape block of tasks, x [T, N, d_x] and
+Layout (docs/DESIGN.md section 2): a split is a fixed-shape block of tasks, x [T, N, d_x] and
 y [T, N, d_y], float32; all tasks of a split have the same number of points N, so variable
 context sizes are expressed as masks and everything jits once.
 """
@@ -33,21 +33,17 @@ class TaskSet(NamedTuple):
 
 
 class MetaDataset(NamedTuple):
-    """The four splits used for meta-training and evaluation.
+    """The three splits used for meta-training and evaluation.
 
     Attributes:
       name: benchmark name (or the .npz file stem).
       meta_train: TaskSet [T, N_train, .], the meta-training tasks.
-      meta_test: TaskSet [T, N_test, .], the *same* tasks as meta_train with more points;
-        its first N_train points are exactly the meta_train points (for synthetic families and
-        digits). Used to measure meta-training fit on held-back points.
       validation: TaskSet [T_val, N_test, .], new tasks (model selection / early stopping).
-      test: TaskSet [T_test, N_test, .], new tasks for the final evaluation (DESIGN section 5).
+      test: TaskSet [T_test, N_test, .], new tasks for the final evaluation (docs/DESIGN.md 5).
     """
 
     name: str
     meta_train: TaskSet
-    meta_test: TaskSet
     validation: TaskSet
     test: TaskSet
 

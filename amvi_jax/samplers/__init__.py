@@ -3,34 +3,39 @@
     sampler = amvi_jax.samplers.get("ldvi", num_steps=16)
     params = sampler.init(key, dim_z=2, dim_embedding=0)
     out = sampler.run(params, key, log_target, q0_mean, q0_scale, embedding, num_particles=1024)
-    out.z      # [P, d_z]
-    out.log_w  # [P]; ELBO = mean(log_w), log Z-hat = logsumexp(log_w) - log P
+    out.z          # [P, d_z]
+    out.log_w      # [P]; ELBO = mean(log_w), log Z-hat = logsumexp(log_w) - log P
+    out.schedules  # Schedules(beta, step_size, damping, mass); None where a kernel has none
+
+A registry entry has `default_config()` and `build(config) -> Sampler`: a diffusion kernel
+(`driver.Kernel`) or the K = 0 `gaussian` module. Adding a sampler is one line here.
 """
 
 import ml_collections
 
-from amvi_jax.samplers import gaussian, overdamped, underdamped
-from amvi_jax.samplers.base import Sampler, SamplerOutput
+from amvi_jax.registry import Registry
+from amvi_jax.samplers import dis, gaussian, overdamped, underdamped
+from amvi_jax.samplers.base import Sampler, SamplerOutput, Schedules
 
-# name -> (default config factory, constructor taking the config)
-_REGISTRY = {
-    "gaussian": (gaussian.default_config, gaussian.make),
-    "ula": (overdamped.default_config, lambda c: overdamped.make(c, "ula")),
-    "mcd": (overdamped.default_config, lambda c: overdamped.make(c, "mcd")),
-    "cmcd": (overdamped.default_config, lambda c: overdamped.make(c, "cmcd")),
-    "uha": (underdamped.default_config, lambda c: underdamped.make(c, "uha")),
-    "ldvi": (underdamped.default_config, lambda c: underdamped.make(c, "ldvi")),
-}
-NAMES = tuple(_REGISTRY)
+REGISTRY = Registry("sampler", {
+    "gaussian": gaussian,
+    "ula": overdamped.ULA,
+    "mcd": overdamped.MCD,
+    "cmcd": overdamped.CMCD,
+    "uha": underdamped.UHA,
+    "ldvi": underdamped.LDVI,
+    "dis": dis.DIS,
+})
+NAMES = REGISTRY.names
+DIFFUSIONS = tuple(name for name in NAMES if name != "gaussian")
 
-__all__ = ["NAMES", "Sampler", "SamplerOutput", "default_config", "from_config", "get"]
+__all__ = ["DIFFUSIONS", "NAMES", "REGISTRY", "Sampler", "SamplerOutput", "Schedules",
+           "default_config", "from_config", "get"]
 
 
 def default_config(name: str) -> ml_collections.ConfigDict:
-    """The default config of sampler `name` (without its name)."""
-    if name not in _REGISTRY:
-        raise ValueError(f"unknown sampler {name!r}; valid names: {', '.join(NAMES)}")
-    return _REGISTRY[name][0]()
+    """The default options of sampler `name` (without its name): only those it uses."""
+    return REGISTRY[name].default_config()
 
 
 def get(name: str, **overrides) -> Sampler:
@@ -40,7 +45,7 @@ def get(name: str, **overrides) -> Sampler:
     if unknown:
         raise ValueError(f"sampler {name!r} has no option(s) {unknown}; valid: {sorted(cfg)}")
     cfg.update(overrides)
-    return _REGISTRY[name][1](cfg)
+    return REGISTRY[name].build(cfg)
 
 
 def from_config(sampler_config) -> Sampler:

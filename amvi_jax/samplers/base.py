@@ -1,13 +1,14 @@
-"""The sampler interface and the pieces every Langevin sampler shares.
+"""The sampler contract and the pieces that several kernels share.
 
-A sampler is a pair of pure functions:
+A sampler is three pure functions (see `Sampler`):
 
     init(key, dim_z, dim_embedding) -> params
     run(params, key, log_target, q0_mean, q0_scale, embedding, num_particles) -> SamplerOutput
+    schedules(params, embedding) -> Schedules
 
-`log_target` maps one z [d_z] to a scalar unnormalised log density log gamma(z). `run` vmaps over
-particles itself; callers vmap `run` over tasks. ELBO = mean(log_w) <= log Z and
-log Z-hat = logsumexp(log_w) - log P is unbiased for Z.
+`log_target` maps one z [d_z] to a scalar unnormalised log density log gamma(z). `run` vmaps
+over particles itself; callers vmap `run` over tasks. ELBO = mean(log_w) <= log Z and
+log Z-hat = logsumexp(log_w) - log P is unbiased for Z (docs/DESIGN.md section 3).
 
 All diffusions run in q0-whitened coordinates u = (z - mean) / scale, where q0 is N(0, I). The
 target is transported with its Jacobian, log gamma_u(u) = log gamma(z(u)) + sum(log scale), so
@@ -31,49 +32,92 @@ LogDensity = Callable[[jax.Array], jax.Array]
 _LOG_2PI = jnp.log(2.0 * jnp.pi)
 
 
+class Schedules(NamedTuple):
+    """What a sampler uses for one task, typed; None where a kernel has no such quantity.
+
+    beta: [K + 1] annealing path pi_k ∝ q0^(1 - beta_k) gamma^beta_k (beta_0 = 0, beta_K = 1).
+    step_size: [K] the kernel's per-step size (a step eps_k in whitened coordinates, or the
+        fraction of noise a step adds).
+    damping: [] momentum persistence eta in (0, 1) (underdamped kernels).
+    mass: [d_z] diagonal mass (underdamped kernels).
+    """
+
+    beta: jax.Array | None = None
+    step_size: jax.Array | None = None
+    damping: jax.Array | None = None
+    mass: jax.Array | None = None
+
+
 class SamplerOutput(NamedTuple):
-    z: jax.Array  # [P, d_z] final particles
-    log_w: jax.Array  # [P] log importance weights
-    aux: dict  # schedules and diagnostics; leaves carry no particle axis
+    """z [P, d_z] final particles, log_w [P] log importance weights, and the run's schedules
+    (leaves carry no particle axis; under vmap over tasks they gain the task axis)."""
+
+    z: jax.Array
+    log_w: jax.Array
+    schedules: Schedules
 
 
 @dataclasses.dataclass(frozen=True)
 class Sampler:
-    """A named pair of pure functions plus the (frozen) config they close over."""
+    """A named triple of pure functions plus the (frozen) config they close over."""
 
     name: str
     config: ml_collections.FrozenConfigDict
     init: Callable[..., Any]
     run: Callable[..., SamplerOutput]
+    schedules: Callable[..., Schedules]
 
     @property
     def num_steps(self) -> int:
         return int(self.config.num_steps)
 
 
-def common_config() -> ml_collections.ConfigDict:
-    """Options shared by all diffusion samplers (defaults from DESIGN section 3)."""
-    return ml_collections.ConfigDict(dict(
+# ------------------------------------------------------------------------------------------
+# Options: each kernel's default config is the union of the groups it uses, so
+# `samplers.default_config(name)` lists exactly the options that change that sampler.
+
+
+def diffusion_options(annealed: bool) -> ml_collections.ConfigDict:
+    """Options of every diffusion; `annealed` kernels also follow the path beta_k."""
+    options = dict(
         num_steps=8,               # K
         step_size_init=0.1,        # eps_k at initialisation (whitened coordinates)
         step_size_max=1.0,         # eps_k = step_size_max * sigmoid(a_k)
         per_step_step_size=True,   # one learned eps per step, else one shared scalar
-        learn_schedule=True,       # learned annealing b; False keeps beta linear
-        schedule_from_embedding=False,  # beta and eps shifted by a zero-init map of e
-        damping_init=0.5,          # eta (underdamped only)
-        mass_init=1.0,             # diagonal mass (underdamped only)
-        hidden=(64, 64),           # score / control network
-        activation="gelu",
-        score_clip=100.0,          # clip of the target score fed to the network
+        schedule_from_embedding=False,  # schedules shifted by a zero-init linear map of e
         stop_grad_score=False,     # stop-gradient of the target score inside the dynamics
         # jax.checkpoint the step: memory flat in K, and on CPU 2.6x faster training steps
         # (docs/PERFORMANCE.md: without it XLA zero-fills and streams K stacked buffers).
         remat=True,
+    )
+    if annealed:
+        options["learn_schedule"] = True  # learned annealing b; False keeps beta linear
+    return ml_collections.ConfigDict(options)
+
+
+def network_options() -> ml_collections.ConfigDict:
+    """Options of kernels with a score / control network."""
+    return ml_collections.ConfigDict(dict(
+        hidden=(64, 64),
+        activation="gelu",
+        score_clip=100.0,          # clip of the target score fed to the network
     ))
 
 
-def validate_common(cfg, name: str) -> None:
-    """Reject impossible values before any tracing, naming the field."""
+def momentum_options() -> ml_collections.ConfigDict:
+    """Options of underdamped kernels."""
+    return ml_collections.ConfigDict(dict(damping_init=0.5, mass_init=1.0))
+
+
+def merge(*groups: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+    merged = ml_collections.ConfigDict()
+    for group in groups:
+        merged.update(group.to_dict())
+    return merged
+
+
+def validate_options(cfg, name: str) -> None:
+    """Reject impossible values of whichever option groups `cfg` holds, naming the field."""
     def bad(field, why):
         raise ValueError(f"sampler {name!r}: {field}={cfg[field]!r} {why}")
 
@@ -83,14 +127,18 @@ def validate_common(cfg, name: str) -> None:
         bad("step_size_max", "must be > 0")
     if not 0 < cfg.step_size_init < cfg.step_size_max:
         bad("step_size_init", f"must lie in (0, step_size_max={cfg.step_size_max})")
-    if not 0 < cfg.damping_init < 1:
+    if "damping_init" in cfg and not 0 < cfg.damping_init < 1:
         bad("damping_init", "must lie in (0, 1)")
-    if not cfg.mass_init > 0:
+    if "mass_init" in cfg and not cfg.mass_init > 0:
         bad("mass_init", "must be > 0")
-    if not cfg.score_clip > 0:
+    if "score_clip" in cfg and not cfg.score_clip > 0:
         bad("score_clip", "must be > 0")
-    if len(cfg.hidden) < 1 or min(cfg.hidden) < 1:
+    if "hidden" in cfg and (len(cfg.hidden) < 1 or min(cfg.hidden) < 1):
         bad("hidden", "must be a non-empty tuple of positive widths")
+
+
+# ------------------------------------------------------------------------------------------
+# Densities and coordinates
 
 
 def log_normal_diag(x: jax.Array, mean: jax.Array, var: jax.Array) -> jax.Array:
@@ -116,45 +164,68 @@ def whiten(log_target: LogDensity, q0_mean: jax.Array, q0_scale: jax.Array):
     return log_gamma_u, to_z
 
 
+def check_inputs(q0_mean, q0_scale, embedding, num_particles: int) -> None:
+    chex.assert_rank([q0_mean, q0_scale, embedding], 1)
+    chex.assert_equal_shape([q0_mean, q0_scale])
+    if int(num_particles) < 1:
+        raise ValueError(f"num_particles={num_particles} must be >= 1")
+
+
+# ------------------------------------------------------------------------------------------
+# Learned schedules
+
+
 def logit(p: float) -> float:
     return math.log(p) - math.log1p(-p)
 
 
 def init_schedule(cfg) -> dict:
-    """Unconstrained schedule parameters: b [K] (annealing) and a [K] or [1] (step sizes)."""
+    """Unconstrained schedule parameters: a [K] or [1] (step sizes) and, for annealed kernels,
+    b [K] (annealing increments)."""
     k = int(cfg.num_steps)
     a0 = logit(cfg.step_size_init / cfg.step_size_max)
     # Explicit float32: weak-typed leaves would turn strong after one update and retrace the step.
-    return dict(
-        b=jnp.zeros((k,), jnp.float32),
-        a=jnp.full((k if cfg.per_step_step_size else 1,), a0, jnp.float32),
-    )
+    params = dict(a=jnp.full((k if cfg.per_step_step_size else 1,), a0, jnp.float32))
+    if "learn_schedule" in cfg:
+        params["b"] = jnp.zeros((k,), jnp.float32)
+    return params
 
 
 def init_schedule_conditioner(cfg, dim_embedding: int) -> dict:
     """Zero-init linear map e -> shifts of (b, a); empty when not conditioned on e."""
     if not cfg.schedule_from_embedding or dim_embedding == 0:
         return {}
-    k = int(cfg.num_steps)
-    return dict(w=jnp.zeros((dim_embedding, 2 * k), jnp.float32))
+    rows = 2 if "learn_schedule" in cfg else 1
+    return dict(w=jnp.zeros((dim_embedding, rows * int(cfg.num_steps)), jnp.float32))
 
 
-def schedule(cfg, params: dict, embedding: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """-> beta [K + 1] (beta_0 = 0, beta_K = 1, non-decreasing) and eps [K] (> 0)."""
+def schedule(cfg, params: dict, embedding: jax.Array) -> tuple[jax.Array | None, jax.Array]:
+    """-> beta [K + 1] (None for kernels without annealing; beta_0 = 0, beta_K = 1,
+    non-decreasing) and eps [K] in (0, step_size_max)."""
     k = int(cfg.num_steps)
-    b = params["b"]
+    b = params.get("b")
     a = jnp.broadcast_to(params["a"], (k,))
     if "w" in params.get("cond", {}):
-        shift_b, shift_a = jnp.split(embedding @ params["cond"]["w"], 2)
-        b, a = b + shift_b, a + shift_a
-    if not cfg.learn_schedule:
-        b = jax.lax.stop_gradient(jnp.zeros_like(b))
-    inc = jax.nn.softplus(b)
-    cum = jnp.cumsum(inc)
-    # Pin beta_K to exactly 1: cum[-1] / sum(inc) can be 1 - ulp in float32.
-    beta = jnp.concatenate([jnp.zeros((1,)), cum[:-1] / cum[-1], jnp.ones((1,))])
+        shifts = embedding @ params["cond"]["w"]
+        if b is None:
+            a = a + shifts
+        else:
+            shift_b, shift_a = jnp.split(shifts, 2)
+            b, a = b + shift_b, a + shift_a
+    beta = None
+    if b is not None:
+        if not cfg.learn_schedule:
+            b = jax.lax.stop_gradient(jnp.zeros_like(b))
+        inc = jax.nn.softplus(b)
+        cum = jnp.cumsum(inc)
+        # Pin beta_K to exactly 1: cum[-1] / sum(inc) can be 1 - ulp in float32.
+        beta = jnp.concatenate([jnp.zeros((1,)), cum[:-1] / cum[-1], jnp.ones((1,))])
     eps = cfg.step_size_max * jax.nn.sigmoid(a)
     return beta, eps
+
+
+# ------------------------------------------------------------------------------------------
+# Scores and networks
 
 
 def anneal_score(u: jax.Array, grad_gamma_u: jax.Array, beta: jax.Array) -> jax.Array:
@@ -170,21 +241,6 @@ def dynamics_score(grad: jax.Array, cfg) -> jax.Array:
 def network_score_input(grad: jax.Array, cfg) -> jax.Array:
     """The target score as a network input: no gradient through it, clipped for stability."""
     return jnp.clip(jax.lax.stop_gradient(grad), -cfg.score_clip, cfg.score_clip)
-
-
-def check_inputs(q0_mean, q0_scale, embedding, num_particles: int) -> None:
-    chex.assert_rank([q0_mean, q0_scale, embedding], 1)
-    chex.assert_equal_shape([q0_mean, q0_scale])
-    if int(num_particles) < 1:
-        raise ValueError(f"num_particles={num_particles} must be >= 1")
-
-
-def prepare(cfg, variant: str, variants: tuple) -> ml_collections.FrozenConfigDict:
-    """Checks the variant and the config values, then freezes the config the sampler closes over."""
-    if variant not in variants:
-        raise ValueError(f"unknown variant {variant!r}; valid: {variants}")
-    validate_common(cfg, variant)
-    return ml_collections.FrozenConfigDict(cfg)
 
 
 @dataclasses.dataclass(frozen=True)

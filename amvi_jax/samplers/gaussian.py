@@ -1,4 +1,9 @@
-"""K = 0: reparameterised samples of q0 itself, the amortized-VI neural process baseline."""
+"""K = 0: reparameterised samples of q0 itself, the amortized-VI neural process baseline.
+
+    z ~ q0 = N(mean, diag(scale^2)),   log w = log gamma(z) - log q0(z)
+
+No dynamics and nothing learned, so it does not run on the K-step driver.
+"""
 
 import distrax
 import jax
@@ -11,7 +16,7 @@ def default_config() -> ml_collections.ConfigDict:
     return ml_collections.ConfigDict(dict(num_steps=0))
 
 
-def make(cfg) -> base.Sampler:
+def build(cfg) -> base.Sampler:
     if int(cfg.num_steps) != 0:
         raise ValueError(f"sampler 'gaussian': num_steps={cfg.num_steps} must be 0")
 
@@ -19,13 +24,17 @@ def make(cfg) -> base.Sampler:
         del key, dim_z, dim_embedding
         return {}
 
+    def schedules(params, embedding) -> base.Schedules:
+        del params, embedding
+        return base.Schedules()
+
     def run(params, key, log_target, q0_mean, q0_scale, embedding, num_particles: int):
-        """-> SamplerOutput(z [P, d_z], log_w [P] = log gamma(z) - log q0(z), aux {})."""
+        """-> SamplerOutput(z [P, d_z], log_w [P] = log gamma(z) - log q0(z), Schedules())."""
         del params
         base.check_inputs(q0_mean, q0_scale, embedding, num_particles)
         q0 = distrax.MultivariateNormalDiag(q0_mean, q0_scale)
         z, log_q0 = q0.sample_and_log_prob(seed=key, sample_shape=(num_particles,))
         log_w = jax.vmap(log_target)(z) - log_q0
-        return base.SamplerOutput(z, log_w, {})
+        return base.SamplerOutput(z, log_w, base.Schedules())
 
-    return base.Sampler("gaussian", ml_collections.FrozenConfigDict(cfg), init, run)
+    return base.Sampler("gaussian", ml_collections.FrozenConfigDict(cfg), init, run, schedules)

@@ -1,6 +1,6 @@
-"""Underdamped Langevin samplers: UHA (Geffner & Domke 2021) and LDVI (Geffner & Domke 2023).
+"""Underdamped Langevin kernels: UHA (Geffner & Domke 2021) and LDVI (Geffner & Domke 2023).
 
-Momentum rho with diagonal mass M and damping eta, in whitened coordinates u (see `base`):
+Momentum rho with diagonal mass M and damping eta, in whitened coordinates u:
 
     rho_0 ~ N(0, M)
     step k: rho' ~ F_ref = N(eta rho_{k-1}, (1 - eta^2) M), then one leapfrog step on pi_k
@@ -18,80 +18,83 @@ UHA residual rho_{k-1} - eta rho' rather than folded into the backward mean.
 """
 
 import math
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 
-from amvi_jax.samplers import base
-
-VARIANTS = ("uha", "ldvi")
+from amvi_jax.samplers import base, driver
 
 
-def default_config() -> ml_collections.ConfigDict:
-    return base.common_config()
+class State(NamedTuple):
+    u: jax.Array  # [P, d_z] whitened positions
+    log_gamma: jax.Array  # [P] log gamma_u(u)
+    grad: jax.Array  # [P, d_z] grad log gamma_u(u)
+    rho: jax.Array  # [P, d_z] momentum
 
 
-def make(cfg, variant: str) -> base.Sampler:
-    cfg = base.prepare(cfg, variant, VARIANTS)
-    num_steps = int(cfg.num_steps)
-    network = base.ParticleNetwork(cfg, momentum=True)
+def _kernel(name: str, learned: bool) -> driver.Kernel:
+    """learned: LDVI's backward momentum network; UHA without it."""
 
-    def init(key, dim_z: int, dim_embedding: int = 0) -> dict:
+    def default_config():
+        groups = [base.diffusion_options(annealed=True), base.momentum_options()]
+        return base.merge(*groups, *([base.network_options()] if learned else []))
+
+    def network(cfg) -> base.ParticleNetwork:
+        return base.ParticleNetwork(cfg, momentum=True)
+
+    def init_params(cfg, key, dim_z, dim_embedding):
         params = dict(
             base.init_schedule(cfg),
             cond=base.init_schedule_conditioner(cfg, dim_embedding),
             damping=jnp.asarray(base.logit(cfg.damping_init), jnp.float32),
             mass=jnp.full((dim_z,), math.log(math.expm1(cfg.mass_init)), jnp.float32),
         )
-        if variant == "ldvi":
-            params["net"] = network.init(key, dim_z, dim_embedding)
+        if learned:
+            params["net"] = network(cfg).init(key, dim_z, dim_embedding)
         return params
 
-    def run(params, key, log_target, q0_mean, q0_scale, embedding, num_particles: int):
-        """-> SamplerOutput(z [P, d_z], log_w [P], aux {beta, step_size, damping, mass})."""
-        base.check_inputs(q0_mean, q0_scale, embedding, num_particles)
-        dim_z = q0_mean.shape[0]
-        log_gamma_u, to_z = base.whiten(log_target, q0_mean, q0_scale)
-        value_and_grad = jax.vmap(jax.value_and_grad(log_gamma_u))
+    def schedules(cfg, params, embedding):
         beta, eps = base.schedule(cfg, params, embedding)
-        eta = jax.nn.sigmoid(params["damping"])
-        mass = jax.nn.softplus(params["mass"])  # [d_z]
+        return base.Schedules(beta=beta, step_size=eps, damping=jax.nn.sigmoid(params["damping"]),
+                              mass=jax.nn.softplus(params["mass"]))
+
+    def init(cfg, ctx: driver.Context, key, particles: driver.Particles):
+        """rho_0 ~ N(0, M) -> (State, log N(rho_0; 0, M) [P])."""
+        del cfg
+        mass = ctx.schedules.mass
+        rho0 = jnp.sqrt(mass) * jax.random.normal(key, particles.u.shape)
+        return State(*particles, rho0), base.log_normal_diag(rho0, 0.0, mass)
+
+    def step(cfg, ctx: driver.Context, state: State, k, key):
+        """Momentum refresh, one leapfrog step; increment log B_ref - log F_ref [P]."""
+        s = ctx.schedules
+        u, g, rho = state.u, state.grad, state.rho
+        b, e, t = s.beta[k + 1], s.step_size[k], (k + 1) / ctx.num_steps
+        eta, mass = s.damping, s.mass
         ref_var = (1.0 - eta**2) * mass
+        noise = jax.random.normal(key, u.shape)
+        rho_ref = eta * rho + jnp.sqrt(ref_var) * noise
+        resid_back = rho - eta * rho_ref  # rho_{k-1} minus the UHA backward mean
+        if learned:
+            resid_back = resid_back - ref_var * network(cfg).apply(
+                ctx.params["net"], u, rho_ref, t, ctx.embedding, g)
+        # log B_ref - log F_ref: both have covariance ref_var, so the normalisers cancel.
+        increment = 0.5 * jnp.sum(noise**2 - resid_back**2 / ref_var, axis=-1)
+        rho_half = rho_ref + 0.5 * e * base.anneal_score(u, base.dynamics_score(g, cfg), b)
+        u_new = u + e * rho_half / mass
+        lg_new, g_new = ctx.evaluate(u_new)
+        rho_new = rho_half + 0.5 * e * base.anneal_score(u_new, base.dynamics_score(g_new, cfg), b)
+        return State(u_new, lg_new, g_new, rho_new), increment
 
-        def ctrl(u, rho, t, g):  # [P, d_z] each -> [P, d_z]
-            return network.apply(params["net"], u, rho, t, embedding, g)
+    def final(cfg, ctx: driver.Context, state: State):
+        """log N(rho_K; 0, M) [P]: the momentum's target marginal."""
+        del cfg
+        return base.log_normal_diag(state.rho, 0.0, ctx.schedules.mass)
 
-        def dyn(g):
-            return base.dynamics_score(g, cfg)
+    return driver.Kernel(name=name, default_config=default_config, init_params=init_params,
+                         schedules=schedules, step=step, init=init, final=final, auxiliary=True)
 
-        def step(carry, k):
-            u, _, g, rho, log_w = carry  # [P, d_z], [P], [P, d_z], [P, d_z], [P]
-            b, e, t = beta[k + 1], eps[k], (k + 1) / num_steps
-            noise = jax.random.normal(jax.random.fold_in(key, k + 1), u.shape)
-            rho_ref = eta * rho + jnp.sqrt(ref_var) * noise
-            resid_back = rho - eta * rho_ref  # rho_{k-1} minus the UHA backward mean
-            if variant == "ldvi":
-                resid_back = resid_back - ref_var * ctrl(u, rho_ref, t, g)
-            # log B_ref - log F_ref: both have covariance ref_var, so the normalisers cancel.
-            log_w = log_w + 0.5 * jnp.sum(noise**2 - resid_back**2 / ref_var, axis=-1)
-            rho_half = rho_ref + 0.5 * e * base.anneal_score(u, dyn(g), b)
-            u_new = u + e * rho_half / mass
-            lg_new, g_new = value_and_grad(u_new)
-            rho_new = rho_half + 0.5 * e * base.anneal_score(u_new, dyn(g_new), b)
-            return (u_new, lg_new, g_new, rho_new, log_w), None
 
-        if cfg.remat:
-            step = jax.checkpoint(step)
-        key_u, key_rho = jax.random.split(jax.random.fold_in(key, 0))
-        u0 = jax.random.normal(key_u, (num_particles, dim_z))
-        rho0 = jnp.sqrt(mass) * jax.random.normal(key_rho, (num_particles, dim_z))
-        lg0, g0 = value_and_grad(u0)
-        log_w0 = -base.log_normal_diag(u0, 0.0, 1.0) - base.log_normal_diag(rho0, 0.0, mass)
-        (u_k, lg_k, _, rho_k, log_w), _ = jax.lax.scan(
-            step, (u0, lg0, g0, rho0, log_w0), jnp.arange(num_steps))
-        log_w = log_w + lg_k + base.log_normal_diag(rho_k, 0.0, mass)
-        aux = dict(beta=beta, step_size=eps, damping=eta, mass=mass)
-        return base.SamplerOutput(jax.vmap(to_z)(u_k), log_w, aux)
-
-    return base.Sampler(variant, cfg, init, run)
+UHA = _kernel("uha", learned=False)
+LDVI = _kernel("ldvi", learned=True)

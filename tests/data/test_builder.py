@@ -45,25 +45,22 @@ def test_default_shapes(tmp_path):
     data = load_benchmark(cfg)
     assert isinstance(data, amvi_data.MetaDataset) and data.name == "sinusoid1d"
     assert data.meta_train.x.shape == (64, 16, 1) and data.meta_train.y.shape == (64, 16, 1)
-    assert data.meta_test.x.shape == (64, 64, 1) and data.meta_test.y.shape == (64, 64, 1)
     assert data.validation.x.shape == (64, 64, 1)
     assert data.test.x.shape == (256, 64, 1) and data.test.y.shape == (256, 64, 1)
     for split in data[1:]:
         assert split.x.dtype == np.float32 and split.y.dtype == np.float32
-    np.testing.assert_array_equal(data.meta_test.x[:, :16], data.meta_train.x)
-    np.testing.assert_array_equal(data.meta_test.y[:, :16], data.meta_train.y)
-    # New tasks: no test or validation input set equals a meta-training one.
-    train_x = {t.tobytes() for t in data.meta_test.x}
-    assert not train_x & {t.tobytes() for t in data.test.x}
-    assert not train_x & {t.tobytes() for t in data.validation.x}
-    assert not np.allclose(data.test.y[:64], data.meta_test.y)
+    # New tasks: no test or validation input set shares a point set with a meta-training one.
+    train_x = {t.tobytes() for t in data.meta_train.x}
+    assert not train_x & {t[:16].tobytes() for t in data.test.x}
+    assert not train_x & {t[:16].tobytes() for t in data.validation.x}
+    assert not np.allclose(data.test.y[:64, :16], data.meta_train.y)
 
 
 def test_array_record_round_trip(tmp_path):
     cfg = small_config(tmp_path, benchmark="gp_matern52", num_points=5, num_test_points=9)
     data = load_benchmark(cfg)
     files = split_files(tmp_path)
-    assert len(files) == 4
+    assert len(files) == 3  # meta_train, validation, test
     # <name>-<split>.array_record-00000-of-00001
     names = {os.path.basename(f).split("-")[1].removesuffix(".array_record") for f in files}
     assert names == set(builder.SPLITS)
@@ -120,7 +117,7 @@ def test_data_dir_from_environment(tmp_path, monkeypatch):
     cfg = small_config(tmp_path)
     cfg.data_dir = None
     load_benchmark(cfg)
-    assert len(split_files(tmp_path)) == 4
+    assert len(split_files(tmp_path)) == 3
 
 
 def test_concurrent_loads_of_one_config(tmp_path):
@@ -141,7 +138,7 @@ def test_concurrent_loads_of_one_config(tmp_path):
     assert not errors, errors
     for other in results[1:]:
         np.testing.assert_array_equal(other.test.y, results[0].test.y)
-    assert len(split_files(tmp_path)) == 4
+    assert len(split_files(tmp_path)) == 3
 
 
 def test_any_object_with_attributes(tmp_path):

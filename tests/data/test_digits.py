@@ -13,6 +13,12 @@ def data():
 
 
 @pytest.fixture(scope="module")
+def whole():
+    """The same split with every pixel of the meta-training images (num_points = 64)."""
+    return families.make_meta_dataset("digits", num_points=64)
+
+
+@pytest.fixture(scope="module")
 def image_ids():
     images = load_digits().images.reshape(-1, 64) / 16.0
     return {img.astype(np.float32).tobytes(): i for i, img in enumerate(images)}
@@ -30,7 +36,6 @@ def to_raster(task_x, task_y):
 def test_shapes(data):
     assert data.name == "digits"
     assert data.meta_train.x.shape == (64, 16, 2) and data.meta_train.y.shape == (64, 16, 1)
-    assert data.meta_test.x.shape == (64, 64, 2) and data.meta_test.y.shape == (64, 64, 1)
     assert data.validation.x.shape == (64, 64, 2) and data.validation.y.shape == (64, 64, 1)
     assert data.test.x.shape == (256, 64, 2) and data.test.y.shape == (256, 64, 1)
     for split in data[1:]:
@@ -46,18 +51,19 @@ def test_ranges(data):
     assert data.test.y.max() == 1.0 and data.test.y.min() == 0.0
 
 
-def test_every_task_is_one_whole_image(data, image_ids):
-    for split in (data.meta_test, data.validation, data.test):
+def test_every_task_is_one_whole_image(whole, image_ids):
+    for split in (whole.meta_train, whole.validation, whole.test):
         for task_x, task_y in zip(split.x, split.y, strict=True):
             coords = {tuple(c) for c in task_x}
             assert len(coords) == 64  # each pixel exactly once
             assert to_raster(task_x, task_y).tobytes() in image_ids
 
 
-def test_splits_are_disjoint(data, image_ids):
+def test_splits_are_disjoint(whole, image_ids):
     ids = {
         name: {image_ids[to_raster(tx, ty).tobytes()] for tx, ty in zip(s.x, s.y, strict=True)}
-        for name, s in (("train", data.meta_test), ("val", data.validation), ("test", data.test))
+        for name, s in (("train", whole.meta_train), ("val", whole.validation),
+                        ("test", whole.test))
     }
     assert len(ids["train"]) == 64 and len(ids["val"]) == 64 and len(ids["test"]) == 256
     assert not ids["train"] & ids["val"]
@@ -65,9 +71,11 @@ def test_splits_are_disjoint(data, image_ids):
     assert not ids["val"] & ids["test"]
 
 
-def test_meta_test_extends_meta_train(data):
-    np.testing.assert_array_equal(data.meta_test.x[:, :16], data.meta_train.x)
-    np.testing.assert_array_equal(data.meta_test.y[:, :16], data.meta_train.y)
+def test_meta_train_is_the_first_pixels_of_whole_images(data, whole):
+    """num_points only truncates: the images, their pixel orders and the other splits stay."""
+    np.testing.assert_array_equal(whole.meta_train.x[:, :16], data.meta_train.x)
+    np.testing.assert_array_equal(whole.meta_train.y[:, :16], data.meta_train.y)
+    np.testing.assert_array_equal(whole.test.y, data.test.y)
 
 
 def test_pixel_order_is_random_per_task(data):

@@ -1,4 +1,4 @@
-"""Synthetic task families: seeds, ranges, formulas and GP covariances (DESIGN section 6)."""
+"""Synthetic task families: seeds, ranges, formulas, GP covariances (docs/DESIGN.md section 6)."""
 
 import numpy as np
 import pytest
@@ -224,11 +224,14 @@ def test_meta_dataset_splits_use_new_tasks():
     data = families.make_meta_dataset(
         "affine1d", num_tasks=8, num_validation_tasks=8, num_test_tasks=8
     )
-    np.testing.assert_array_equal(data.meta_test.x[:, :16], data.meta_train.x)
-    np.testing.assert_array_equal(data.meta_test.y[:, :16], data.meta_train.y)
+    longer = families.make_meta_dataset(
+        "affine1d", num_tasks=8, num_points=64, num_validation_tasks=8, num_test_tasks=8
+    )
+    np.testing.assert_array_equal(longer.meta_train.x[:, :16], data.meta_train.x)
+    np.testing.assert_array_equal(longer.meta_train.y[:, :16], data.meta_train.y)
     # Validation/test use seed + 1000 / + 2000: exactly the corresponding generate() calls.
     xv, yv, _ = families.generate("affine1d", 8, 64, 0.25, 1000, 1001, 1002)
     xt, yt, _ = families.generate("affine1d", 8, 64, 0.25, 2000, 2001, 2002)
     np.testing.assert_array_equal(data.validation.x, xv)
     np.testing.assert_array_equal(data.test.y, yt)
-    assert not np.allclose(data.validation.x, data.meta_test.x)
+    assert not np.allclose(data.validation.x, longer.meta_train.x)

@@ -19,7 +19,7 @@ EMPTY = jnp.zeros((0,))
 
 def make(name: str, **overrides) -> samplers.Sampler:
     """A sampler with a one-layer network: compiles faster, and capacity is not under test."""
-    if name != "gaussian":
+    if "hidden" in samplers.default_config(name):
         overrides = dict(hidden=(32,), **overrides)
     return samplers.get(name, **overrides)
 

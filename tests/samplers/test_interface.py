@@ -13,7 +13,6 @@ from tests.samplers import common
 from tests.samplers import targets as tg
 
 NUM_PARTICLES = 32
-DIFFUSIONS = tuple(n for n in samplers.NAMES if n != "gaussian")
 
 
 @functools.cache
@@ -59,10 +58,17 @@ def test_shapes_dtypes_and_finite_gradients_at_init(name):
         if field == "cond":
             continue
         assert _any_nonzero(grad), (name, field)
-    expected = {"gaussian": set(), "ula": {"a", "b"}, "mcd": {"a", "b", "net"},
-                "cmcd": {"a", "b", "net"}, "uha": {"a", "b", "damping", "mass"},
-                "ldvi": {"a", "b", "damping", "mass", "net"}}[name]
-    assert set(g_params) - {"cond"} == expected
+    # Every option group a sampler lists has its parameters, and no other group's.
+    cfg = sampler.config
+    expected = {"a"} if name != "gaussian" else set()
+    expected |= {"b"} if "learn_schedule" in cfg else set()
+    expected |= {"net"} if "hidden" in cfg else set()
+    expected |= {"damping", "mass"} if "damping_init" in cfg else set()
+    assert expected <= set(g_params) - {"cond"}, (name, set(g_params))
+    for group, fields in (("hidden", {"net"}), ("damping_init", {"damping", "mass"}),
+                          ("learn_schedule", {"b"})):
+        if group not in cfg:
+            assert not fields & set(g_params), (name, group)
 
 
 def _with_and_without(name, **option):
@@ -94,11 +100,16 @@ def test_stop_grad_score_keeps_forward_values(name):
     assert not np.allclose(g2[0]["a"], g1[0]["a"])
 
 
-def test_vmap_over_tasks_equals_loop():
-    """Tasks differ in data (the target), q0 and embedding; the params are shared. LDVI has
-    every per-task input: network, momentum, mass and an embedding-conditioned schedule."""
+NETWORKED = [n for n in samplers.DIFFUSIONS if "hidden" in samplers.default_config(n)]
+
+
+@pytest.mark.parametrize("name", NETWORKED)
+def test_vmap_over_tasks_equals_loop(name):
+    """Tasks differ in data (the target), q0 and embedding; the params are shared. Every
+    sampler with a network sees all per-task inputs: the target, q0, an embedding-conditioned
+    schedule and control (and LDVI momentum and mass)."""
     num_tasks, dim_e = 3, 2 * tg.DIM
-    sampler = common.make("ldvi", schedule_from_embedding=True)
+    sampler = common.make(name, schedule_from_embedding=True)
     tasks = [tg.bayesian_linear_regression(seed=s) for s in range(num_tasks)]
     data = tg.stack(tasks)
     mean = jnp.stack([jnp.asarray(t.q0_mean) for t in tasks])
@@ -137,6 +148,20 @@ def test_unknown_override_is_rejected():
         samplers.get("ula", num_step=4)
     with pytest.raises(ValueError, match="hidden"):
         samplers.get("gaussian", hidden=(8,))  # K = 0 has no network
+    with pytest.raises(ValueError, match="damping_init"):
+        samplers.get("ula", damping_init=0.3)  # overdamped: no momentum options
+
+
+def test_default_configs_list_only_options_the_sampler_uses():
+    """An option that changes nothing is a trap: ULA has no network or momentum, UHA no
+    network; the networked kernels have their network options."""
+    for name in samplers.DIFFUSIONS:
+        cfg = samplers.default_config(name)
+        params = samplers.get(name, hidden=(4,)) if "hidden" in cfg else samplers.get(name)
+        keys = set(params.init(jax.random.key(0), 2, 0))
+        assert ("hidden" in cfg) == ("net" in keys), name
+        assert ("damping_init" in cfg) == ("damping" in keys), name
+        assert ("learn_schedule" in cfg) == ("b" in keys), name
 
 
 @pytest.mark.parametrize("name, field, value", [

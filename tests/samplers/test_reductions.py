@@ -118,3 +118,4 @@ def test_trained_network_moves_particles_only_in_cmcd(base_name, name):
         assert not np.allclose(z, z_base, rtol=1e-3, atol=1e-3)
     else:
         np.testing.assert_array_equal(np.asarray(z), np.asarray(z_base))
+

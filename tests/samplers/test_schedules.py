@@ -76,7 +76,8 @@ def test_schedule_from_embedding_starts_unconditioned_and_learns():
     (_, out_c), grads = loss_cond(p_cond, e1)
     (_, out_p), _ = loss_plain(p_plain, e1)
     for field in ("beta", "step_size"):
-        np.testing.assert_array_equal(out_c.aux[field], out_p.aux[field])
+        np.testing.assert_array_equal(getattr(out_c.schedules, field),
+                                      getattr(out_p.schedules, field))
     np.testing.assert_array_equal(out_c.log_w, out_p.log_w)
     w_grad = np.asarray(grads["cond"]["w"])
     assert np.all(np.isfinite(w_grad)) and np.any(w_grad != 0.0)
@@ -85,8 +86,9 @@ def test_schedule_from_embedding_starts_unconditioned_and_learns():
     (_, out1), _ = loss_cond(p_moved, e1)
     (_, out2), _ = loss_cond(p_moved, e2)
     for out in (out1, out2):
-        beta, eps = np.asarray(out.aux["beta"]), np.asarray(out.aux["step_size"])
+        beta, eps = np.asarray(out.schedules.beta), np.asarray(out.schedules.step_size)
         assert beta[0] == 0.0 and beta[-1] == 1.0 and np.all(np.diff(beta) >= 0)
         assert np.all((eps > 0) & (eps < cond.config.step_size_max))
-    assert not np.allclose(out1.aux["beta"], out2.aux["beta"])
-    assert not np.allclose(out1.aux["step_size"], out2.aux["step_size"])
+    assert not np.allclose(out1.schedules.beta, out2.schedules.beta)
+    assert not np.allclose(out1.schedules.step_size, out2.schedules.step_size)
+

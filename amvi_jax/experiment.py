@@ -1,0 +1,111 @@
+"""One experiment, any method: `train_and_evaluate(config, workdir)`.
+
+    config.method -> methods.REGISTRY -> Setup(model, state, step, validation, ...)
+    resume or warm-start -> training.loop.run_loop -> best checkpoint -> eval.json + figures
+
+`restore(workdir)` brings back the model and best parameters of a finished run of any method
+(the benchmark runner, the reference and warm starts use it).
+"""
+
+import os
+from typing import NamedTuple
+
+import jax
+from absl import logging
+
+from amvi_jax import checkpoint, configuration, data, evaluate, methods, plotting, sharding
+from amvi_jax import workdir as workdir_lib
+from amvi_jax.methods.base import Setup
+from amvi_jax.training import loop
+from amvi_jax.training.state import TrainState
+
+
+class Run(NamedTuple):
+    """What `train` hands to evaluation."""
+
+    setup: Setup
+    state: TrainState
+    dataset: data.MetaDataset
+    checkpoints: checkpoint.Checkpoints
+    mesh: jax.sharding.Mesh
+
+    @property
+    def model(self):
+        return self.setup.model
+
+
+def train(config, workdir: str, stop_after: int | None = None) -> Run:
+    """Trains (or resumes) the run in `workdir`; `stop_after` simulates a preemption."""
+    configuration.validate(config)
+    mesh = sharding.make_mesh(config.num_devices)
+    sharding.check_divisible(config.train.batch_size, mesh, "train.batch_size")
+    sharding.check_divisible(config.eval.task_chunk, mesh, "eval.task_chunk")
+    main_process = sharding.is_main_process()
+    os.makedirs(workdir, exist_ok=True)
+    dataset = workdir_lib.load_data(config)
+    setup = methods.REGISTRY[config.method].setup(config, dataset, mesh)
+
+    ckpts = checkpoint.Checkpoints(workdir)
+    state, restored = loop.resume(ckpts, setup.state, workdir)
+    if not restored and setup.warm_start is not None:
+        state = setup.warm_start(state)
+    state = jax.device_put(state, sharding.replicated(mesh))
+    if main_process:
+        workdir_lib.write_config(workdir, config)
+    state = loop.run_loop(config, workdir, state, ckpts, setup.step, setup.validation,
+                          stop_after=stop_after, log_keys=setup.log_keys,
+                          main_process=main_process)
+    return Run(setup, state, dataset, ckpts, mesh)
+
+
+def final_evaluation(config, workdir: str, run: Run) -> dict:
+    """Test-split evaluation of the best checkpoint; writes eval.json and the figures."""
+    state = run.checkpoints.restore_best(run.state) or run.state
+    key = jax.random.fold_in(jax.random.PRNGKey(config.seed), 10**6)
+    test, ev = run.dataset.test, config.eval
+    summary = evaluate.evaluate(run.model, state.params, key, test, ev.context_sizes,
+                                ev.num_particles, ev.task_chunk, mesh=run.mesh,
+                                context_width=run.setup.context_width)
+    # For GMM-NP `sample` fits the fresh mixture first, so the fit is part of the cost.
+    summary["test_time"] = evaluate.measure_test_time(
+        run.model, state.params, key, test, max(ev.context_sizes), ev.num_particles,
+        ev.task_chunk)
+    summary.update(checkpoint_step=int(state.step), benchmark=run.dataset.name,
+                   method=config.method, **run.setup.describe)
+    if sharding.is_main_process():
+        workdir_lib.write_json(os.path.join(workdir, "eval.json"), summary)
+        schedules = run.setup.schedules(state.params) if run.setup.schedules else None
+        plotting.plot_run(run.model, state.params, jax.random.fold_in(key, 1), test, config,
+                          workdir, schedules)
+    return summary
+
+
+def train_and_evaluate(config, workdir: str) -> dict:
+    """The whole experiment: train (resuming if possible), then evaluate the best checkpoint."""
+    run = train(config, workdir)
+    try:
+        summary = final_evaluation(config, workdir, run)
+    finally:
+        run.checkpoints.close()
+    avg = summary["average"]
+    logging.info("test: lmlhd_snis %.3f  lmlhd_mc %.3f  elbo %.3f  mse %.4f  (avg over n); "
+                 "%.4f s per new task", avg["lmlhd_snis_median"], avg["lmlhd_mc_median"],
+                 avg["elbo_median"], avg["mse_median"], summary["test_time"]["per_task_s"])
+    return summary
+
+
+class Restored(NamedTuple):
+    config: object  # ml_collections.ConfigDict
+    model: object  # model.Model
+    params: dict
+    dataset: data.MetaDataset
+
+
+def restore(workdir: str) -> Restored:
+    """Config, model, best (else last) params and dataset of a finished run of any method."""
+    config = workdir_lib.read_config(workdir)
+    config.train.init_from = ""  # already consumed: the checkpoint holds the result
+    dataset = workdir_lib.load_data(config)
+    setup = methods.REGISTRY[config.method].setup(config, dataset)
+    params = checkpoint.restore_params_from(workdir, setup.state).params
+    return Restored(config, setup.model, params, dataset)

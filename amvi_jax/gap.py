@@ -1,0 +1,99 @@
+"""How close a finished run's posteriors are to the truth, under its own decoder.
+
+For the first test tasks of a run directory (any method), AIS from the prior
+(`amvi_jax.reference`, docs/DESIGN.md section 8) gives log Z_ref per task; the run's own weighted
+particles give its ELBO and ESS, so `elbo_gap = log Z_ref - ELBO` measures the posterior
+approximation alone. Results are cached in the run directory (reference.json,
+posterior_samples.npz) so tables can be rebuilt without recomputing them.
+"""
+
+import json
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from amvi_jax import evaluate, experiment, reference
+from amvi_jax.data import first_n_mask
+
+
+def reference_fn(model, params, ais_config: reference.AISConfig):
+    """(key, x [C, d_x], y [C, d_y], mask [C]) -> AISOutput: AIS from the prior N(0, I)."""
+    def run_ais(k, x, y, mask):
+        zeros = jnp.zeros(model.dim_z)
+        return reference.ais(k, model.log_target(params, x, y, mask), zeros, zeros + 1.0,
+                             ais_config)
+
+    return run_ais
+
+
+def reference_gap(workdir: str, num_tasks: int, context_sizes, ais_config: reference.AISConfig,
+                  seed: int = 0) -> dict:
+    """AIS log Z_ref, the method's ELBO and ESS on the first `num_tasks` test tasks.
+
+    -> {"context_sizes": {n: {log_z_ref, elbo, elbo_gap, ess} medians}, "average": ...};
+    cached in workdir/reference.json.
+    """
+    path = os.path.join(workdir, "reference.json")
+    if os.path.exists(path):
+        with open(path) as f:
+            return json.load(f)
+    run = experiment.restore(workdir)
+    tasks = run.dataset.test._replace(x=run.dataset.test.x[:num_tasks],
+                                      y=run.dataset.test.y[:num_tasks])
+    key = jax.random.PRNGKey(seed)
+    per_task = evaluate.per_task_metrics(
+        evaluate.make_batch_metrics(run.model, run.config.eval.num_particles), run.params,
+        jax.random.fold_in(key, 1), tasks.x, tasks.y, context_sizes, num_tasks)
+    num_points = tasks.x.shape[1]
+    run_ais = reference_fn(run.model, run.params, ais_config)
+    log_z_ref = jax.jit(jax.vmap(lambda *args: run_ais(*args).log_z, (0, 0, 0, None)))
+
+    result = {"context_sizes": {}, "num_tasks": int(num_tasks),
+              "ais": dict(ais_config._asdict())}
+    for n in context_sizes:
+        c = evaluate.context_bucket(n, num_points)
+        mask = first_n_mask(c, n)
+        keys = jax.random.split(jax.random.fold_in(key, n), num_tasks)
+        ref = np.asarray(log_z_ref(keys, tasks.x[:, :c], tasks.y[:, :c], mask))
+        elbo = per_task[int(n)]["elbo"]
+        result["context_sizes"][str(n)] = dict(
+            log_z_ref=float(np.median(ref)), elbo=float(np.median(elbo)),
+            elbo_gap=float(np.median(ref - elbo)), ess=float(np.median(per_task[int(n)]["ess"])))
+    sizes = result["context_sizes"].values()
+    result["average"] = {k: float(np.mean([s[k] for s in sizes]))
+                         for k in ("log_z_ref", "elbo", "elbo_gap", "ess")}
+    with open(path, "w") as f:
+        json.dump(result, f, indent=2)
+    return result
+
+
+def posterior_samples(workdir: str, num_tasks: int, context_size: int,
+                      ais_config: reference.AISConfig, num_particles: int = 1024,
+                      seed: int = 0) -> dict:
+    """The method's particles z ~ q and AIS reference particles on the first test tasks.
+
+    -> {"z" [T, P, d_z], "log_w" [T, P], "z_ref" [T, P_ref, d_z], "log_w_ref" [T, P_ref]},
+    with the model's own decoder for both; cached in workdir/posterior_samples.npz.
+    """
+    path = os.path.join(workdir, "posterior_samples.npz")
+    if os.path.exists(path):
+        with np.load(path) as f:
+            return dict(f)
+    run = experiment.restore(workdir)
+    model, params = run.model, run.params
+    num_points = run.dataset.test.x.shape[1]
+    c = evaluate.context_bucket(context_size, num_points)
+    mask = first_n_mask(c, context_size)
+    x, y = run.dataset.test.x[:num_tasks, :c], run.dataset.test.y[:num_tasks, :c]
+    key_q, key_ref = jax.random.split(jax.random.PRNGKey(seed))
+    keys_q = jax.random.split(key_q, num_tasks)
+    out = jax.jit(jax.vmap(lambda k, xi, yi: model.sample(params, k, xi, yi, mask,
+                                                          num_particles)))(keys_q, x, y)
+    ref = jax.jit(jax.vmap(reference_fn(model, params, ais_config), (0, 0, 0, None)))(
+        jax.random.split(key_ref, num_tasks), x, y, mask)
+    result = dict(z=np.asarray(out.z), log_w=np.asarray(out.log_w), z_ref=np.asarray(ref.z),
+                  log_w_ref=np.asarray(ref.log_w), context_size=np.asarray(context_size))
+    np.savez(path, **result)
+    return result

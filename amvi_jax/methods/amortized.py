@@ -1,0 +1,109 @@
+"""The amortized method: an encoder and a sampler shared by all tasks (docs/DESIGN.md 1-4).
+
+Diffusions warm-start from the Gaussian neural process: either within the run (the first
+`train.pretrain_steps` steps train with the K = 0 sampler, then the diffusion takes over) or
+from another run's best checkpoint (`train.init_from`: its encoder, decoder and, if compatible,
+sampler). Validation scores the model's own sampler, so it starts with the diffusion stage.
+"""
+
+import os
+
+import jax
+from absl import logging
+
+from amvi_jax import checkpoint, checks, encoders, evaluate, neural_process, samplers, sharding
+from amvi_jax import workdir as workdir_lib
+from amvi_jax.methods.base import Method, Setup
+from amvi_jax.training import objectives
+from amvi_jax.training import state as state_lib
+from amvi_jax.training import step as step_lib
+from amvi_jax.training.loop import Validation
+
+
+def validate(config) -> None:
+    """Raises ValueError naming the first impossible field of an amortized config."""
+    encoders.REGISTRY.check(config.model.aggregation, "model.aggregation")
+    checks.widths(config, "model.encoder_hidden")
+    encoders.from_config(config.model)  # raises, naming the encoder option
+    samplers.REGISTRY.check(config.sampler.name, "sampler.name")
+    samplers.from_config(config.sampler)  # raises, naming the sampler option
+    objectives.REGISTRY.check(config.train.objective, "train.objective")
+    for f in ("train.batch_size", "train.num_subsets", "train.num_particles"):
+        checks.positive_int(config, f)
+    checks.positive_int(config, "train.pretrain_steps", allow_zero=True)
+    if config.train.pretrain_steps > config.train.num_steps:
+        checks.fail("train.pretrain_steps", config.train.pretrain_steps,
+                    f"must be <= train.num_steps={config.train.num_steps}")
+    checks.positive(config, "train.diffusion_learning_rate")
+    checks.positive(config, "train.grad_clip_norm")
+    if config.train.init_from and not os.path.isdir(config.train.init_from):
+        checks.fail("train.init_from", config.train.init_from, "no such run directory")
+    if (config.train.batch_size > config.data.num_tasks
+            and not config.data.benchmark.endswith(".npz")):
+        checks.fail("train.batch_size", config.train.batch_size,
+                    f"exceeds data.num_tasks={config.data.num_tasks}")
+
+
+def _init_state(config, model, key, dim_x: int, dim_y: int) -> state_lib.TrainState:
+    params = model.init(key, dim_x, dim_y)
+    return state_lib.create(params, step_lib.make_optimizer(config).init(params))
+
+
+def _warm_start(config, model, state, dim_x: int, dim_y: int) -> state_lib.TrainState:
+    """Encoder and decoder (and a compatible sampler) from another run's best checkpoint."""
+    src = config.train.init_from
+    src_config = workdir_lib.read_config(src)
+    if src_config.method != "amortized":
+        checks.fail("train.init_from", src, f"holds a {src_config.method!r} run; warm starts "
+                    "take the encoder and decoder of an amortized run")
+    src_model = neural_process.from_config(src_config, dim_y)
+    template = _init_state(src_config, src_model, jax.random.PRNGKey(0), dim_x, dim_y)
+    src_params = checkpoint.restore_params_from(src, template).params
+    for part in ("encoder", "decoder"):
+        if jax.tree.structure(src_params[part]) != jax.tree.structure(state.params[part]):
+            checks.fail("train.init_from", src, f"its {part} does not match this config's "
+                        f"(encoder {src_config.model.aggregation!r} there, "
+                        f"{config.model.aggregation!r} here; compare the model sections)")
+    params = dict(state.params, encoder=src_params["encoder"], decoder=src_params["decoder"])
+    same = jax.tree.structure(src_params["sampler"]) == jax.tree.structure(params["sampler"])
+    if same:
+        params["sampler"] = src_params["sampler"]
+    logging.info("warm start from %s (encoder, decoder%s)", src, ", sampler" if same else "")
+    return state._replace(params=params, opt_state=step_lib.make_optimizer(config).init(params))
+
+
+def setup(config, dataset, mesh=None) -> Setup:
+    """Model, fresh state, jitted step(s) and validation of an amortized config."""
+    dim_x, dim_y = dataset.meta_train.x.shape[-1], dataset.meta_train.y.shape[-1]
+    model = neural_process.from_config(config, dim_y)
+    key_init, key_train, key_val = jax.random.split(jax.random.PRNGKey(config.seed), 3)
+    state = _init_state(config, model, key_init, dim_x, dim_y)
+    optimizer = step_lib.make_optimizer(config)
+    tc = config.train
+    train_data = (dataset.meta_train.x, dataset.meta_train.y)
+    if mesh is not None:
+        train_data = jax.device_put(train_data, sharding.replicated(mesh))
+    diffusion_step = step_lib.make_train_step(model, optimizer, config, mesh)
+    pretraining = tc.pretrain_steps > 0 and model.sampler.name != "gaussian"
+    pretrain_step = (step_lib.make_train_step(model.with_sampler(samplers.get("gaussian")),
+                                              optimizer, config, mesh) if pretraining else None)
+
+    def step(state, step_index: int):
+        use = pretrain_step if pretraining and step_index < tc.pretrain_steps else diffusion_step
+        return use(state, key_train, *train_data)
+
+    validation = Validation(
+        model=model, tasks=dataset.validation, key=key_val, every=tc.validate_every,
+        after=tc.pretrain_steps,
+        batch_metrics=evaluate.make_batch_metrics(model, config.eval.validation_particles,
+                                                  mesh=mesh))
+    diffusion = model.sampler.name != "gaussian"
+    return Setup(
+        model=model, state=state, step=step, validation=validation,
+        warm_start=((lambda s: _warm_start(config, model, s, dim_x, dim_y))
+                    if tc.init_from else None),
+        describe=dict(sampler=model.sampler.name, encoder=config.model.aggregation),
+        schedules=model.schedules if diffusion else None)
+
+
+METHOD = Method(validate=validate, setup=setup)

@@ -1,0 +1,31 @@
+"""What a meta-learning method provides: config checks and a training set-up.
+
+`experiment.train_and_evaluate` runs every method the same way (resume, loop, validation,
+checkpoints, final evaluation, figures); a method only says how to build its model, its train
+state and its jitted step for one config and dataset.
+"""
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+from amvi_jax.training.loop import Validation
+from amvi_jax.training.state import TrainState
+
+
+class Setup(NamedTuple):
+    """A method's training set-up for one config and dataset (nothing compiled yet)."""
+
+    model: Any  # a model.Model
+    state: TrainState  # freshly initialised, step 0
+    step: Callable[[TrainState, int], tuple[TrainState, dict]]  # one jitted step
+    validation: Validation
+    warm_start: Callable[[TrainState], TrainState] | None = None  # fresh starts only
+    log_keys: tuple[str, ...] = ("loss", "elbo")
+    context_width: int | None = None  # evaluation: see evaluate.per_task_metrics
+    describe: dict = {}  # extra fields of eval.json
+    schedules: Callable[[dict], Any] | None = None  # params -> samplers.Schedules (figure)
+
+
+class Method(NamedTuple):
+    validate: Callable[[Any], None]  # config -> None; raises ValueError naming the field
+    setup: Callable[..., Setup]  # (config, dataset, mesh) -> Setup

@@ -1,0 +1,113 @@
+"""The training loop every method shares: resume, logging, validation, checkpoints.
+
+    state, resumed = resume(checkpoints, state, workdir)
+    state = run_loop(config, workdir, state, checkpoints, step_fn, validation, ...)
+
+`step_fn(state, step) -> (state, metrics)` is one jitted step of the method. Metrics are
+averaged between log lines into workdir/metrics.jsonl; every `validation.every` steps the
+validation tasks' median lmlhd_snis (averaged over context sizes) picks the best checkpoint; a
+non-finite update stops the run with a FloatingPointError naming the step and the last good
+checkpoint, which is kept.
+"""
+
+import json
+import os
+import time
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import numpy as np
+from absl import logging
+
+from amvi_jax import checkpoint, evaluate
+from amvi_jax import workdir as workdir_lib
+
+
+class Validation(NamedTuple):
+    """How a method scores its model on the validation split (docs/DESIGN.md section 5)."""
+
+    model: Any  # a model.Model
+    tasks: Any  # data.TaskSet
+    batch_metrics: Callable  # evaluate.make_batch_metrics(model, ...)
+    key: jax.Array
+    every: int  # validate every this many steps (0: never)
+    after: int = 0  # ... but only once more than this many steps are done
+    context_width: int | None = None  # see evaluate.evaluate
+
+
+def resume(ckpts: checkpoint.Checkpoints, state, workdir: str):
+    """(state, restored): the newest checkpoint that restores, else `state` unchanged.
+
+    metrics.jsonl loses the lines past the restored step (all of them on a fresh start), so a
+    resumed run's log has no duplicates.
+    """
+    restored = ckpts.restore_last(state)
+    if restored is not None:
+        logging.info("resumed from step %d", int(restored.step))
+    workdir_lib.trim_metrics(os.path.join(workdir, "metrics.jsonl"),
+                             -1 if restored is None else int(restored.step))
+    return (state, False) if restored is None else (restored, True)
+
+
+def validate(config, state, validation: Validation, step: int) -> tuple[float, float]:
+    """(score, seconds): the validation median lmlhd_snis of `state` at `step`, averaged over
+    context sizes, and the wall time it took."""
+    summary = evaluate.evaluate(
+        validation.model, state.params, jax.random.fold_in(validation.key, step),
+        validation.tasks, config.eval.context_sizes, config.eval.validation_particles,
+        config.eval.task_chunk, batch_metrics=validation.batch_metrics,
+        context_width=validation.context_width)
+    return summary["average"]["lmlhd_snis_median"], summary["wall_time_s"]
+
+
+def run_loop(config, workdir: str, state, ckpts: checkpoint.Checkpoints, step_fn,
+             validation: Validation, *, stop_after: int | None = None,
+             log_keys=("loss", "elbo"), main_process: bool = True):
+    """Steps `state` to config.train.num_steps (or `stop_after`): logs, validates, saves."""
+    tc = config.train
+    best_score = ckpts.best_score()
+    start_step = int(state.step)
+    end_step = tc.num_steps if stop_after is None else min(stop_after, tc.num_steps)
+    metrics_path = os.path.join(workdir, "metrics.jsonl")
+    t0, pending = time.perf_counter(), []
+    every = validation.every
+    with open(metrics_path if main_process else os.devnull, "a") as metrics_file:
+        for step in range(start_step, end_step):
+            state, metrics = step_fn(state, step)
+            pending.append(metrics)
+            done = step + 1
+            log_now = done % tc.log_every == 0 or done == end_step
+            val_now = (every > 0 and done > validation.after
+                       and (done % every == 0 or done == tc.num_steps))
+            save_now = done % tc.checkpoint_every == 0 or done == end_step
+            if not (log_now or val_now or save_now):
+                continue
+            bad = int(state.bad_step)
+            if bad >= 0:
+                ckpts.wait()
+                raise FloatingPointError(
+                    f"non-finite loss, gradient or update at step {bad}; training stopped. The "
+                    f"last good checkpoint (step {ckpts.last.latest_step()}) is kept in "
+                    f"{os.path.join(workdir, 'checkpoints')}.")
+            if log_now:
+                mean = {k: float(np.mean([m[k] for m in pending])) for k in pending[0]}
+                pending = []
+                rate = (done - start_step) / (time.perf_counter() - t0)
+                metrics_file.write(json.dumps(dict(step=done, steps_per_sec=rate, **mean)) + "\n")
+                metrics_file.flush()
+                logging.info("step %d/%d  %s  %.1f steps/s  ETA %.0f s", done, tc.num_steps,
+                             "  ".join(f"{k} {mean[k]:.4g}" for k in log_keys), rate,
+                             (tc.num_steps - done) / max(rate, 1e-9))
+            if val_now:
+                score, seconds = validate(config, state, validation, done)
+                logging.info("step %d validation lmlhd_snis %.3f (best %.3f, %.0f s)", done,
+                             score, best_score, seconds)
+                metrics_file.write(json.dumps(dict(step=done, val_lmlhd_snis=score)) + "\n")
+                if score > best_score:
+                    best_score = score
+                    ckpts.save_best(done, state, score)
+            if save_now:
+                ckpts.save_last(done, state)
+    ckpts.wait()
+    return state

@@ -1,0 +1,44 @@
+"""The train state every method carries, and the guard against non-finite updates."""
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+
+class TrainState(NamedTuple):
+    step: jax.Array  # int32 []
+    params: dict
+    opt_state: optax.OptState
+    bad_step: jax.Array  # int32 []: first step with a non-finite loss or update, else -1
+    extra: Any = ()  # method-specific state carried through the steps (GMM-NP: its mixtures)
+
+
+def create(params, opt_state, extra=()) -> TrainState:
+    """Step 0 of a run."""
+    return TrainState(jnp.zeros((), jnp.int32), params, opt_state, jnp.full((), -1, jnp.int32),
+                      extra)
+
+
+def guarded_update(state: TrainState, ok: jax.Array, params, opt_state, extra=None) -> TrainState:
+    """The next state if `ok` (all finite) and no earlier step failed, else the old one.
+
+    A failed step leaves params, optimizer state and `extra` untouched and records its index in
+    `bad_step`; the host checks it before logging or saving, so a diverged run keeps its last
+    good checkpoint. `extra=None` keeps `state.extra`.
+    """
+    ok = ok & (state.bad_step < 0)
+    keep = lambda new, old: jax.tree.map(lambda a, b: jnp.where(ok, a, b), new, old)
+    return TrainState(
+        step=state.step + 1,
+        params=keep(params, state.params),
+        opt_state=keep(opt_state, state.opt_state),
+        bad_step=jnp.where(ok | (state.bad_step >= 0), state.bad_step, state.step),
+        extra=state.extra if extra is None else keep(extra, state.extra),
+    )
+
+
+def all_finite(tree) -> jax.Array:
+    """[] bool: every leaf of `tree` is finite."""
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(a)) for a in jax.tree.leaves(tree)]))

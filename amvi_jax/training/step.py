@@ -1,0 +1,77 @@
+"""The amortized model's jitted meta-training step (docs/DESIGN.md section 4).
+
+One step (state, base_key, x, y) -> (state, metrics): it draws a batch of tasks and S context
+subsets per task from `fold_in(base_key, step)`, so a resumed run repeats exactly; the sampler
+is vmapped over tasks and subsets and itself vmaps over particles; the objective of every
+(task, subset) is averaged; Adam with global-norm clipping updates encoder, decoder and sampler
+together.
+"""
+
+import jax
+import jax.numpy as jnp
+import optax
+from jax.scipy.special import logsumexp
+
+from amvi_jax import data, sharding
+from amvi_jax.training import objectives
+from amvi_jax.training import state as state_lib
+
+
+def make_optimizer(config) -> optax.GradientTransformation:
+    """Adam with global-norm clipping; the rate drops to `diffusion_learning_rate` once the
+    diffusion stage starts (its pathwise gradients through K steps are noisier)."""
+    tc = config.train
+    if config.sampler.name == "gaussian":
+        rate = tc.learning_rate
+    elif tc.pretrain_steps == 0:
+        rate = tc.diffusion_learning_rate
+    else:  # optax applies the scale from update count `pretrain_steps` on
+        rate = optax.piecewise_constant_schedule(
+            tc.learning_rate, {tc.pretrain_steps: tc.diffusion_learning_rate / tc.learning_rate})
+    return optax.chain(optax.clip_by_global_norm(tc.grad_clip_norm), optax.adam(rate))
+
+
+def batch_bounds(model, params, key, batch: data.TrainBatch, num_particles: int, objective):
+    """Per (task, subset) of a batch with mask [B, S, N]: (objective, ELBO, log Z-hat), each
+    [B, S]."""
+    num_tasks, num_subsets = batch.mask.shape[:2]
+    keys = jax.random.split(key, num_tasks * num_subsets).reshape(num_tasks, num_subsets, -1)
+
+    def one(k, x, y, mask):
+        log_w = model.sample(params, k, x, y, mask, num_particles).log_w
+        return objective(log_w), jnp.mean(log_w), logsumexp(log_w) - jnp.log(num_particles)
+
+    over_subsets = jax.vmap(one, in_axes=(0, None, None, 0))
+    return jax.vmap(over_subsets)(keys, batch.x, batch.y, batch.mask)
+
+
+def make_train_step(model, optimizer, config, mesh=None):
+    """Jitted (state, base_key, x [T, N, d_x], y [T, N, d_y]) -> (state, metrics).
+
+    With a `mesh`, the batch's task axis is split over its devices (params stay replicated).
+    A non-finite loss or gradient leaves the state untouched (`state.guarded_update`).
+    """
+    tc = config.train
+    objective = objectives.REGISTRY[tc.objective]
+
+    def step_fn(state: state_lib.TrainState, base_key, x, y):
+        key_batch, key_model = jax.random.split(jax.random.fold_in(base_key, state.step))
+        batch = data.sample_train_batch(key_batch, x, y, tc.batch_size, tc.num_subsets)
+        if mesh is not None:
+            batch = sharding.shard_tasks(batch, mesh)
+
+        def loss_fn(params):
+            value, elbo, log_z_hat = batch_bounds(model, params, key_model, batch,
+                                                  tc.num_particles, objective)
+            return -jnp.mean(value), (jnp.mean(elbo), jnp.mean(log_z_hat))
+
+        (loss, (elbo, log_z_hat)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+            state.params)
+        grad_norm = optax.global_norm(grads)
+        updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+        params = optax.apply_updates(state.params, updates)
+        ok = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
+        metrics = dict(loss=loss, elbo=elbo, log_z_hat=log_z_hat, grad_norm=grad_norm)
+        return state_lib.guarded_update(state, ok, params, opt_state), metrics
+
+    return jax.jit(step_fn, donate_argnums=0)

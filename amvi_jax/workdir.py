@@ -1,0 +1,44 @@
+"""What a run keeps in its workdir: config.json, metrics.jsonl, and the data it was trained on."""
+
+import json
+import os
+
+import ml_collections
+
+from amvi_jax import data
+
+
+def write_json(path: str, obj) -> None:
+    with open(path, "w") as f:
+        json.dump(obj, f, indent=2)
+
+
+def write_config(workdir: str, config) -> None:
+    write_json(os.path.join(workdir, "config.json"), json.loads(config.to_json_best_effort()))
+
+
+def read_config(workdir: str) -> ml_collections.ConfigDict:
+    """The config.json a run wrote into its workdir."""
+    path = os.path.join(workdir, "config.json")
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{workdir!r} is not a run directory: it has no config.json")
+    with open(path) as f:
+        return ml_collections.ConfigDict(json.load(f))
+
+
+def trim_metrics(path: str, last_step: int) -> None:
+    """Drops metric lines past the restored step, so a resumed run's log has no duplicates."""
+    if not os.path.exists(path):
+        return
+    with open(path) as f:
+        lines = [ln for ln in f if ln.strip() and json.loads(ln)["step"] <= last_step]
+    with open(path, "w") as f:
+        f.writelines(lines)
+
+
+def load_data(config) -> data.MetaDataset:
+    """The meta-dataset `config.data` describes (an empty data_dir means the default)."""
+    data_config = ml_collections.ConfigDict(config.data.to_dict())
+    if not data_config.data_dir:
+        data_config.data_dir = None
+    return data.load_benchmark(data_config)

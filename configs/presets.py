@@ -1,0 +1,62 @@
+"""Budgets of the benchmark runner: `--preset=configs/presets.py:cpu` (or tiny, paper).
+
+Not a method config: each field below is applied by `experiments.runner` on top of every
+cell's own config file. Override any field on the command line, e.g.
+`--preset.steps.diffusion=2000`.
+
+- tiny: smoke test of the whole runner in seconds (tests).
+- cpu: 2 cores; 10k Gaussian steps, 500 warm-started diffusion steps, 10k GMM-NP steps, 64 test
+  tasks, reference on 4 tasks at n in {1, 4, 16}; about 3 minutes per diffusion cell.
+- paper: accelerators; Volpp et al.'s 256 test tasks, 50k + 5k steps, reference on 32 tasks at
+  every context size.
+"""
+
+import ml_collections
+
+PRESETS = ("tiny", "cpu", "paper")
+
+
+def get_config(preset: str = "cpu") -> ml_collections.ConfigDict:
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; valid: {', '.join(PRESETS)}")
+    c = ml_collections.ConfigDict()
+    c.name = preset
+    # Applied to every cell: data and eval always, model and sampler to amortized cells only.
+    c.data = ml_collections.ConfigDict()
+    c.eval = ml_collections.ConfigDict()
+    c.model = ml_collections.ConfigDict()
+    c.sampler = ml_collections.ConfigDict()
+    # train.num_steps: amortized Gaussian cells, warm-started diffusion cells, and every other
+    # method by its config.method name.
+    c.steps = ml_collections.ConfigDict(dict(gaussian=10_000, diffusion=500, gmm=10_000))
+    c.num_steps = 8                      # K of the main diffusion cells
+    c.k_sweep = (2, 4, 8, 16, 32)        # K of the sweep cells
+    # AIS reference (amvi_jax.gap): tasks, context sizes and AISConfig fields.
+    c.reference = ml_collections.ConfigDict(dict(
+        tasks=4, context_sizes=(1, 4, 16), num_temperatures=512, num_particles=1024,
+        num_pilot_particles=256, transition="mala"))
+    # posterior_samples_<benchmark>.png: first test tasks at one context size.
+    c.posterior = ml_collections.ConfigDict(dict(tasks=3, context_size=2))
+
+    if preset == "tiny":
+        c.data.update(dict(num_tasks=8, num_points=8, num_test_points=16,
+                           num_validation_tasks=4, num_test_tasks=4))
+        c.model.update(dict(encoder_hidden=(16,), decoder_hidden=(16,)))
+        c.sampler.update(dict(hidden=(8,)))
+        c.steps.update(dict(gaussian=12, diffusion=4, gmm=6))
+        c.num_steps, c.k_sweep = 2, (1, 2)
+        c.eval.update(dict(context_sizes=(0, 8), num_particles=16, task_chunk=4,
+                           validation_particles=8, plot_tasks=0, plot_context_sizes=(2,)))
+        c.reference.update(dict(tasks=2, context_sizes=(8,), num_temperatures=8,
+                                num_particles=16, num_pilot_particles=8, transition="hmc"))
+        c.posterior.update(dict(tasks=2, context_size=2))
+    elif preset == "cpu":
+        c.data.update(dict(num_test_tasks=64))
+        c.eval.update(dict(num_particles=1024, plot_tasks=2))
+    else:  # paper: Volpp et al.'s test split, longer training
+        c.steps.update(dict(gaussian=50_000, diffusion=5_000, gmm=50_000))
+        c.k_sweep = (4, 8, 16, 32, 64)
+        c.reference.update(dict(tasks=32, context_sizes=(0, 1, 2, 4, 6, 8, 12, 16),
+                                num_temperatures=1024, transition="hmc"))
+        c.posterior.update(dict(tasks=4))
+    return c

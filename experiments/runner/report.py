@@ -1,0 +1,172 @@
+"""Records of finished cells, their aggregation over seeds, and the Markdown tables.
+
+A record is one finished cell: its eval.json, the AIS reference gap (`amvi_jax.gap`, cached in
+the cell) and where it sits in the grid. Rows aggregate records over seeds (mean ± standard
+error); the gain over np is paired by seed (same seed = same data and same test tasks).
+"""
+
+import json
+import os
+import re
+
+import numpy as np
+
+from amvi_jax import gap, reference, samplers
+from amvi_jax import workdir as workdir_lib
+
+BASE_METHOD = "np"
+
+
+def ais_config(preset) -> reference.AISConfig:
+    r = preset.reference
+    return reference.AISConfig(num_temperatures=r.num_temperatures,
+                               num_particles=r.num_particles,
+                               num_pilot_particles=r.num_pilot_particles,
+                               transition=r.transition)
+
+
+def record(out_dir: str, benchmark: str, name: str, seed: int, preset) -> dict | None:
+    """The record of a finished cell directory (None if it has no eval.json yet); cells
+    named `<method>_k<K>` are K-sweep cells (`main` False)."""
+    method, k = re.fullmatch(r"(.+?)(?:_k(\d+))?", name).groups()
+    workdir = os.path.join(out_dir, benchmark, name, f"seed{seed}")
+    if not os.path.exists(os.path.join(workdir, "eval.json")):
+        return None
+    with open(os.path.join(workdir, "eval.json")) as f:
+        summary = json.load(f)
+    config = workdir_lib.read_config(workdir)
+    amortized = config.method == "amortized"
+    r = preset.reference
+    rec = dict(benchmark=benchmark, method=method, seed=seed,
+               kind=config.sampler.name if amortized else config.method,
+               num_steps=config.sampler.num_steps if amortized else None,
+               eval=summary, workdir=workdir,
+               reference=gap.reference_gap(workdir, r.tasks, r.context_sizes, ais_config(preset),
+                                           seed))
+    if k is not None:
+        rec["main"] = False
+    return rec
+
+
+def method_order(records: list[dict]):
+    """Sort key of method names: Gaussian NPs (np first), then diffusions in registry order,
+    then the other methods (GMM-NP), alphabetically within each group."""
+    kinds = {r["method"]: r["kind"] for r in records}
+
+    def key(method):
+        kind = kinds.get(method, "")
+        if kind == "gaussian":
+            return (0, 0, method != BASE_METHOD, method)
+        if kind in samplers.NAMES:
+            return (1, samplers.NAMES.index(kind), False, method)
+        return (2, 0, False, method)
+
+    return key
+
+
+def mean_se(values) -> tuple[float, float]:
+    v = np.asarray(values, np.float64)
+    se = float(v.std(ddof=1) / np.sqrt(len(v))) if len(v) > 1 else float("nan")
+    return float(v.mean()), se
+
+
+def _score(r) -> float:
+    return r["eval"]["average"]["lmlhd_snis_median"]
+
+
+def aggregate(records: list[dict]) -> list[dict]:
+    """One row per (benchmark, method): mean and standard error over seeds."""
+    rows = []
+    main = [r for r in records if r.get("main", True)]  # K-sweep cells stay out of the table
+    order = method_order(records)
+    keys = sorted({(r["benchmark"], r["method"]) for r in main},
+                  key=lambda k: (k[0], order(k[1])))
+    for bench, method in keys:
+        rs = [r for r in main if (r["benchmark"], r["method"]) == (bench, method)]
+        row = dict(benchmark=bench, method=method, seeds=len(rs))
+        row["lmlhd_snis"] = mean_se([_score(r) for r in rs])
+        row["lmlhd_mc"] = mean_se([r["eval"]["average"]["lmlhd_mc_median"] for r in rs])
+        row["mse"] = mean_se([r["eval"]["average"]["mse_median"] for r in rs])
+        row["lmlhd_snis_by_context"] = {
+            n: mean_se([r["eval"]["context_sizes"][n]["lmlhd_snis_median"] for r in rs])
+            for n in rs[0]["eval"]["context_sizes"]}
+        refs = [r["reference"] for r in rs if "reference" in r]
+        if refs:
+            row["elbo_gap"] = mean_se([x["average"]["elbo_gap"] for x in refs])
+            row["ess"] = mean_se([x["average"]["ess"] for x in refs])
+        base = {r["seed"]: r for r in main
+                if (r["benchmark"], r["method"]) == (bench, BASE_METHOD)}
+        paired = [r for r in rs if r["seed"] in base]
+        if method != BASE_METHOD and paired:  # the same seed's np: same tasks, same data
+            row["gain_vs_np"] = mean_se([_score(r) - _score(base[r["seed"]]) for r in paired])
+            row["gain_seeds"] = len(paired)
+        times = [r["eval"].get("test_time") for r in rs if r["eval"].get("test_time")]
+        if times:
+            row["per_task_s"] = float(np.median([t["per_task_s"] for t in times]))
+            row["test_split_s"] = float(np.median([t["test_split_s"] for t in times]))
+        rows.append(row)
+    return rows
+
+
+def fmt(pair, digits=2) -> str:
+    mean, se = pair
+    return f"{mean:.{digits}f}" if np.isnan(se) else f"{mean:.{digits}f} ± {se:.{digits}f}"
+
+
+def markdown_table(rows: list[dict]) -> str:
+    lines = ["| benchmark | method | seeds | lmlhd_snis (median, avg over n) | gain over np "
+             "(paired) | lmlhd_mc | ELBO gap (nats) | ESS of 1024 | test time / task (s) | "
+             "test split (s) |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        gain = (f"{r['gain_vs_np'][0]:+.2f}" if "gain_vs_np" in r else "–")
+        if "gain_vs_np" in r and not np.isnan(r["gain_vs_np"][1]):
+            gain += f" ± {r['gain_vs_np'][1]:.2f}"
+        cells = [r["benchmark"], r["method"], str(r["seeds"]), fmt(r["lmlhd_snis"]), gain,
+                 fmt(r["lmlhd_mc"]), fmt(r["elbo_gap"]) if "elbo_gap" in r else "–",
+                 fmt(r["ess"], 0) if "ess" in r else "–",
+                 f"{r['per_task_s']:.4f}" if "per_task_s" in r else "–",
+                 f"{r['test_split_s']:.2f}" if "test_split_s" in r else "–"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def sweep_records(records: list[dict]) -> list[dict]:
+    """The K sweep: cells of the (benchmark, method, seed)s that have sweep cells, plus their
+    main cell (the preset's K), so every K is averaged over the same seeds."""
+    swept = {(r["benchmark"], r["method"], r["seed"]) for r in records
+             if not r.get("main", True) and "reference" in r}
+    return [r for r in records
+            if (r["benchmark"], r["method"], r["seed"]) in swept and "reference" in r]
+
+
+def k_sweep_table(records: list[dict]) -> str:
+    sweep = sweep_records(records)
+    if not sweep:
+        return ""
+    lines = ["| benchmark | method | K | seeds | ELBO gap (nats) | ESS of 1024 | lmlhd_snis |",
+             "|---|---|---|---|---|---|---|"]
+    for key in sorted({(r["benchmark"], r["method"], r["num_steps"]) for r in sweep}):
+        rs = [r for r in sweep if (r["benchmark"], r["method"], r["num_steps"]) == key]
+        gap_ = mean_se([r["reference"]["average"]["elbo_gap"] for r in rs])
+        ess = mean_se([r["reference"]["average"]["ess"] for r in rs])
+        lml = mean_se([_score(r) for r in rs])
+        lines.append(f"| {key[0]} | {key[1]} | {key[2]} | {len(rs)} | {fmt(gap_)} | "
+                     f"{fmt(ess, 0)} | {fmt(lml)} |")
+    return "\n".join(lines) + "\n"
+
+
+def finished_records(out_dir: str, preset) -> list[dict]:
+    """Records of every finished cell under `out_dir` (any methods, benchmarks and seeds)."""
+    records = []
+    for bench in sorted(os.listdir(out_dir)):
+        if not os.path.isdir(os.path.join(out_dir, bench)):
+            continue
+        for name in sorted(os.listdir(os.path.join(out_dir, bench))):
+            for seed_dir in sorted(os.listdir(os.path.join(out_dir, bench, name))):
+                if re.fullmatch(r"seed\d+", seed_dir):
+                    rec = record(out_dir, bench, name, int(seed_dir[4:]), preset)
+                    records += [rec] if rec else []
+    if not records:
+        raise FileNotFoundError(f"no finished cell (eval.json) under {out_dir}")
+    return records

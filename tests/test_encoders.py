@@ -1,0 +1,144 @@
+"""Context encoders: every registered one is permutation invariant, ignores non-context points
+and declares its embedding size; Bayesian aggregation is Gaussian conditioning; attention is
+defined on an empty context."""
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import pytest
+
+from amvi_jax import configuration, encoders, experiment
+from amvi_jax.encoders.bayesian import MIN_VARIANCE, BayesianAggregator
+from amvi_jax.networks import MLP
+from configs import default
+
+
+def _data(key, n=10, dx=1, dy=1):
+    kx, ky = jax.random.split(key)
+    return jax.random.normal(kx, (n, dx)), jax.random.normal(ky, (n, dy))
+
+
+def _encoder(name, dim_z=3, hidden=(16, 16)):
+    return encoders.REGISTRY[name](ml_collections.ConfigDict(dict(
+        dim_z=dim_z, encoder_hidden=hidden, activation="gelu", aggregation=name,
+        attention_heads=4, attention_layers=2)))
+
+
+@pytest.mark.parametrize("name", encoders.NAMES)
+def test_encoder_shapes_and_invariances(name):
+    enc = _encoder(name)
+    x, y = _data(jax.random.PRNGKey(0))
+    mask = jnp.array([1, 1, 0, 1, 0, 1, 1, 0, 0, 1], jnp.float32)
+    params = enc.init(jax.random.PRNGKey(1), x, y, mask)
+    apply = jax.jit(enc.apply)
+    out = apply(params, x, y, mask)
+    assert out.mean.shape == out.scale.shape == (3,)
+    assert out.embedding.shape == (enc.dim_embedding,)
+    assert out.mean.dtype == jnp.float32 and bool(jnp.all(out.scale > 0))
+
+    perm = jax.random.permutation(jax.random.PRNGKey(2), 10)
+    permuted = apply(params, x[perm], y[perm], mask[perm])
+    for a, b in ((permuted.mean, out.mean), (permuted.scale, out.scale),
+                 (permuted.embedding, out.embedding)):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+
+    # Masked-out points may hold anything, even huge values: the output must not move.
+    junk_x = jnp.where(mask[:, None] > 0, x, 1e3)
+    junk_y = jnp.where(mask[:, None] > 0, y, -7e2)
+    junk = apply(params, junk_x, junk_y, mask)
+    np.testing.assert_allclose(junk.mean, out.mean, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(junk.scale, out.scale, rtol=1e-5, atol=1e-5)
+
+    # The context matters: another context set gives another q0.
+    other = apply(params, x, y, 1.0 - mask)
+    assert not np.allclose(other.mean, out.mean, atol=1e-4)
+
+    # An empty context gives a finite q0 that no point can change.
+    empty = apply(params, x, y, jnp.zeros(10))
+    empty_junk = apply(params, junk_x, junk_y, jnp.zeros(10))
+    assert np.all(np.isfinite(np.asarray(empty.mean))) and bool(jnp.all(empty.scale > 0))
+    np.testing.assert_allclose(empty_junk.mean, empty.mean, rtol=1e-5, atol=1e-5)
+
+
+def test_attention_embedding_carries_the_pooled_context():
+    enc = _encoder("attention", dim_z=2, hidden=(8, 16))
+    assert enc.dim_embedding == 2 * 2 + 16
+    x, y = _data(jax.random.PRNGKey(3), n=6)
+    params = enc.init(jax.random.PRNGKey(4), x, y, jnp.ones(6))
+    out = enc.apply(params, x, y, jnp.ones(6))
+    np.testing.assert_array_equal(out.embedding[:2], out.mean)
+    np.testing.assert_allclose(out.embedding[2:4], jnp.log(out.scale), rtol=1e-5, atol=1e-6)
+
+
+def test_bayesian_empty_context_returns_learned_prior():
+    enc = BayesianAggregator(dim_z=2, hidden=(8,))
+    x, y = _data(jax.random.PRNGKey(0), n=5)
+    params = enc.init(jax.random.PRNGKey(1), x, y, jnp.ones(5))
+    p = jax.tree.map(lambda a: a, params)
+    p["params"]["mu0"] = jnp.array([0.3, -1.2])
+    p["params"]["raw_var0"] = jnp.array([0.5, -2.0])
+    out = enc.apply(p, x, y, jnp.zeros(5))
+    np.testing.assert_allclose(out.mean, [0.3, -1.2], rtol=1e-6)
+    var0 = jax.nn.softplus(jnp.array([0.5, -2.0])) + MIN_VARIANCE
+    np.testing.assert_allclose(out.scale, jnp.sqrt(var0), rtol=1e-5)
+
+
+def test_bayesian_aggregation_is_gaussian_conditioning():
+    """q0 equals the posterior of N(mu0, s0^2) given observations r_n with noise s_n^2."""
+    enc = BayesianAggregator(dim_z=2, hidden=(8,))
+    x, y = _data(jax.random.PRNGKey(3), n=6)
+    mask = jnp.array([1, 0, 1, 1, 0, 1], jnp.float32)
+    params = enc.init(jax.random.PRNGKey(4), x, y, mask)
+    out = enc.apply(params, x, y, mask)
+    point_net = MLP((8, 4))
+    raw = point_net.apply({"params": params["params"]["MLP_0"]}, jnp.concatenate([x, y], -1))
+    r, var_n = raw[:, :2], jax.nn.softplus(raw[:, 2:]) + MIN_VARIANCE
+    mu0 = params["params"]["mu0"]
+    var0 = jax.nn.softplus(params["params"]["raw_var0"]) + MIN_VARIANCE
+    sel = mask > 0
+    prec = 1 / var0 + jnp.sum(1 / var_n[sel], 0)
+    mean = (mu0 / var0 + jnp.sum(r[sel] / var_n[sel], 0)) / prec
+    np.testing.assert_allclose(out.mean, mean, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(out.scale, 1 / jnp.sqrt(prec), rtol=1e-5)
+
+
+def test_more_context_shrinks_bayesian_scale():
+    enc = BayesianAggregator(dim_z=2, hidden=(8,))
+    x, y = _data(jax.random.PRNGKey(5), n=8)
+    params = enc.init(jax.random.PRNGKey(6), x, y, jnp.ones(8))
+    scales = [enc.apply(params, x, y, (jnp.arange(8) < n).astype(jnp.float32)).scale
+              for n in range(9)]
+    assert all(bool(jnp.all(b < a)) for a, b in zip(scales, scales[1:], strict=False))
+
+
+def test_unknown_encoder_lists_valid_names():
+    with pytest.raises(ValueError, match="unknown encoder 'max'; valid names: bayesian, mean"):
+        encoders.REGISTRY["max"]
+
+
+def test_attention_heads_must_divide_the_width():
+    config = default.get_config()
+    config.model.update(dict(aggregation="attention", encoder_hidden=(30,), attention_heads=4))
+    with pytest.raises(ValueError, match="config.model.attention_heads=4: must divide"):
+        configuration.validate(config)
+
+
+@pytest.mark.slow
+def test_attention_neural_process_trains_and_evaluates(tiny_config, tmp_path):
+    """--config.model.aggregation=attention on the default config: a tiny run end to end, and
+    its encoder's embedding (larger than [mean, log scale]) reaches the sampler's network."""
+    tiny_config.model.aggregation = "attention"
+    default.with_diffusion(tiny_config, "ldvi", num_steps=2)
+    tiny_config.sampler.hidden = (8,)
+    tiny_config.train.update(dict(num_steps=10, pretrain_steps=5, validate_every=5,
+                                  checkpoint_every=5))
+    tiny_config.eval.plot_tasks = 0
+    summary = experiment.train_and_evaluate(tiny_config, str(tmp_path / "run"))
+    assert summary["encoder"] == "attention" and summary["sampler"] == "ldvi"
+    assert np.isfinite(summary["average"]["lmlhd_snis_median"])
+    run = experiment.restore(str(tmp_path / "run"))
+    assert run.model.dim_embedding == 2 * 2 + 16  # tiny encoder_hidden = (16,)
+    # The score network's first layer reads [u, rho, time features, e, score].
+    first = run.params["sampler"]["net"]["params"]["MLP_0"]["Dense_0"]["kernel"]
+    assert first.shape[0] == 2 + 2 + 16 + run.model.dim_embedding + 2
