@@ -14,7 +14,7 @@ A registry entry has `default_config()` and `build(config) -> Sampler`: a diffus
 import ml_collections
 
 from amvi_jax.registry import Registry
-from amvi_jax.samplers import dis, gaussian, overdamped, underdamped
+from amvi_jax.samplers import dds, dis, gaussian, overdamped, underdamped
 from amvi_jax.samplers.base import Sampler, SamplerOutput, Schedules
 
 REGISTRY = Registry("sampler", {
@@ -25,6 +25,7 @@ REGISTRY = Registry("sampler", {
     "uha": underdamped.UHA,
     "ldvi": underdamped.LDVI,
     "dis": dis.DIS,
+    "dds": dds.DDS,
 })
 NAMES = REGISTRY.names
 DIFFUSIONS = tuple(name for name in NAMES if name != "gaussian")
