@@ -63,8 +63,6 @@ class GMMNeuralProcess(DecoderModel):
     num_bisection: int = 30
     num_test_steps: int = 300
 
-    name = "gmm"
-
     def init(self, key, dim_x: int, dim_y: int) -> dict:
         del dim_y  # the decoder infers its input width at init
         k_dec, k_prior, k_post = jax.random.split(key, 3)
