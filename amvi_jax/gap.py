@@ -3,8 +3,10 @@
 For the first test tasks of a run directory (any method), AIS from the prior
 (`amvi_jax.reference`, docs/DESIGN.md section 8) gives log Z_ref per task; the run's own weighted
 particles give its ELBO and ESS, so `elbo_gap = log Z_ref - ELBO` measures the posterior
-approximation alone. Results are cached in the run directory (reference.json,
-posterior_samples.npz) so tables can be rebuilt without recomputing them.
+approximation alone, and `lmlhd_ref`, the predictive log-likelihood under the reference
+posterior, says what exact inference would score with the run's decoder. Results are cached in
+the run directory (reference.json, posterior_samples.npz) so tables can be rebuilt without
+recomputing them.
 """
 
 import json
@@ -13,9 +15,13 @@ import os
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.scipy.special import logsumexp
 
 from amvi_jax import evaluate, experiment, reference
 from amvi_jax.data import first_n_mask
+
+REFERENCE_FIELDS = ("log_z_ref", "elbo", "elbo_gap", "ess", "lmlhd_ref", "lmlhd_snis",
+                    "inference_gain")
 
 
 def reference_fn(model, params, ais_config: reference.AISConfig):
@@ -28,17 +34,43 @@ def reference_fn(model, params, ais_config: reference.AISConfig):
     return run_ais
 
 
+def reference_task_metrics(model, params, ais_config: reference.AISConfig):
+    """Jitted (keys [T], x [T, N, d_x], y [T, N, d_y], mask [C]) -> (log_z_ref [T], lmlhd_ref [T]).
+
+    AIS from the prior targets the posterior given the context (the first C points, `mask`);
+    `lmlhd_ref` is the protocol's predictive log-likelihood of all N points under those
+    weighted reference particles, logsumexp(log w + log p(D_T | z)) - logsumexp(log w): what
+    the model would score with (near) exact inference.
+    """
+    run_ais = reference_fn(model, params, ais_config)
+
+    def one(k, x, y, mask):
+        c = mask.shape[0]
+        out = run_ais(k, x[:c], y[:c], mask)
+        full = jnp.ones((x.shape[0],), x.dtype)
+        ll = jax.vmap(lambda z: model.log_likelihood(params, x, y, full, z))(out.z)
+        return out.log_z, logsumexp(out.log_w + ll) - logsumexp(out.log_w)
+
+    return jax.jit(jax.vmap(one, (0, 0, 0, None)))
+
+
 def reference_gap(workdir: str, num_tasks: int, context_sizes, ais_config: reference.AISConfig,
                   seed: int = 0) -> dict:
-    """AIS log Z_ref, the method's ELBO and ESS on the first `num_tasks` test tasks.
+    """The AIS reference against the run's own posterior on the first `num_tasks` test tasks.
 
-    -> {"context_sizes": {n: {log_z_ref, elbo, elbo_gap, ess} medians}, "average": ...};
-    cached in workdir/reference.json.
+    Per context size n (medians over the tasks): log_z_ref, the method's elbo,
+    elbo_gap = log_z_ref - elbo and ess; lmlhd_ref (the predictive log-likelihood under the
+    reference posterior of the run's own decoder), the method's own lmlhd_snis on the same
+    tasks, and inference_gain = lmlhd_ref - lmlhd_snis (what better inference alone would buy
+    on this model). -> {"context_sizes": {n: {...}}, "average": {...}}; cached in
+    workdir/reference.json (recomputed if the cache predates a field).
     """
     path = os.path.join(workdir, "reference.json")
     if os.path.exists(path):
         with open(path) as f:
-            return json.load(f)
+            cached = json.load(f)
+        if set(REFERENCE_FIELDS) <= set(cached["average"]):
+            return cached
     run = experiment.restore(workdir)
     tasks = run.dataset.test._replace(x=run.dataset.test.x[:num_tasks],
                                       y=run.dataset.test.y[:num_tasks])
@@ -47,23 +79,23 @@ def reference_gap(workdir: str, num_tasks: int, context_sizes, ais_config: refer
         evaluate.make_batch_metrics(run.model, run.config.eval.num_particles), run.params,
         jax.random.fold_in(key, 1), tasks.x, tasks.y, context_sizes, num_tasks)
     num_points = tasks.x.shape[1]
-    run_ais = reference_fn(run.model, run.params, ais_config)
-    log_z_ref = jax.jit(jax.vmap(lambda *args: run_ais(*args).log_z, (0, 0, 0, None)))
+    reference_metrics = reference_task_metrics(run.model, run.params, ais_config)
 
     result = {"context_sizes": {}, "num_tasks": int(num_tasks),
               "ais": dict(ais_config._asdict())}
     for n in context_sizes:
-        c = evaluate.context_bucket(n, num_points)
-        mask = first_n_mask(c, n)
+        mask = first_n_mask(evaluate.context_bucket(n, num_points), n)
         keys = jax.random.split(jax.random.fold_in(key, n), num_tasks)
-        ref = np.asarray(log_z_ref(keys, tasks.x[:, :c], tasks.y[:, :c], mask))
-        elbo = per_task[int(n)]["elbo"]
+        ref, lmlhd_ref = (np.asarray(a) for a in reference_metrics(keys, tasks.x, tasks.y, mask))
+        own = per_task[int(n)]
         result["context_sizes"][str(n)] = dict(
-            log_z_ref=float(np.median(ref)), elbo=float(np.median(elbo)),
-            elbo_gap=float(np.median(ref - elbo)), ess=float(np.median(per_task[int(n)]["ess"])))
+            log_z_ref=float(np.median(ref)), elbo=float(np.median(own["elbo"])),
+            elbo_gap=float(np.median(ref - own["elbo"])), ess=float(np.median(own["ess"])),
+            lmlhd_ref=float(np.median(lmlhd_ref)),
+            lmlhd_snis=float(np.median(own["lmlhd_snis"])),
+            inference_gain=float(np.median(lmlhd_ref - own["lmlhd_snis"])))
     sizes = result["context_sizes"].values()
-    result["average"] = {k: float(np.mean([s[k] for s in sizes]))
-                         for k in ("log_z_ref", "elbo", "elbo_gap", "ess")}
+    result["average"] = {k: float(np.mean([s[k] for s in sizes])) for k in REFERENCE_FIELDS}
     with open(path, "w") as f:
         json.dump(result, f, indent=2)
     return result

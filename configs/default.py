@@ -37,6 +37,7 @@ def get_config() -> ml_collections.ConfigDict:
         encoder_hidden=(64, 64),   # per-point MLP (attention: its last width is the model width)
         attention_heads=4,         # aggregation="attention" only
         attention_layers=2,        # aggregation="attention" only
+        tie_prior=False,           # q0 of an empty context is the model prior N(0, I) exactly
         decoder_hidden=(64, 64),
         activation="gelu",
         learn_std_y=True,          # learned as std_y_min + softplus(.), initialised at std_y
@@ -49,7 +50,9 @@ def get_config() -> ml_collections.ConfigDict:
 
     config.train = ml_collections.ConfigDict(dict(
         num_steps=20_000,
-        objective="elbo",          # amvi_jax.training.objectives.NAMES
+        objective="elbo",          # amvi_jax.training.objectives.NAMES (the decoder's)
+        proposal_objective="",     # encoder and sampler: "" = the same as objective
+        min_context_size=1,        # training context sizes min..N (0: also the empty context)
         batch_size=8,              # tasks per step
         num_subsets=4,             # random context subsets per task
         num_particles=4,           # particles per subset
@@ -60,6 +63,7 @@ def get_config() -> ml_collections.ConfigDict:
         init_from="",              # workdir of another run: start from its best parameters
         log_every=500,
         validate_every=2_000,      # keep the best checkpoint by validation lmlhd
+        validate_at_start=True,    # the start (diffusion: its warm start) is a candidate too
         checkpoint_every=2_000,
     ))
 

@@ -126,19 +126,46 @@ def test_attention_heads_must_divide_the_width():
 
 @pytest.mark.slow
 def test_attention_neural_process_trains_and_evaluates(tiny_config, tmp_path):
-    """--config.model.aggregation=attention on the default config: a tiny run end to end, and
-    its encoder's embedding (larger than [mean, log scale]) reaches the sampler's network."""
+    """--config.model.aggregation=attention on the default config: a tiny run end to end; and
+    a diffusion on it gets the encoder's embedding (larger than [mean, log scale])."""
+    from amvi_jax import neural_process
+
     tiny_config.model.aggregation = "attention"
-    default.with_diffusion(tiny_config, "ldvi", num_steps=2)
-    tiny_config.sampler.hidden = (8,)
-    tiny_config.train.update(dict(num_steps=10, pretrain_steps=5, validate_every=5,
-                                  checkpoint_every=5))
+    tiny_config.train.update(dict(num_steps=10, validate_every=5, checkpoint_every=5))
     tiny_config.eval.plot_tasks = 0
     summary = experiment.train_and_evaluate(tiny_config, str(tmp_path / "run"))
-    assert summary["encoder"] == "attention" and summary["sampler"] == "ldvi"
+    assert summary["encoder"] == "attention"
     assert np.isfinite(summary["average"]["lmlhd_snis_median"])
-    run = experiment.restore(str(tmp_path / "run"))
-    assert run.model.dim_embedding == 2 * 2 + 16  # tiny encoder_hidden = (16,)
+    default.with_diffusion(tiny_config, "ldvi", num_steps=2)
+    model = neural_process.from_config(tiny_config, 1)
+    assert model.dim_embedding == 2 * 2 + 16  # tiny encoder_hidden = (16,)
     # The score network's first layer reads [u, rho, time features, e, score].
-    first = run.params["sampler"]["net"]["params"]["MLP_0"]["Dense_0"]["kernel"]
-    assert first.shape[0] == 2 + 2 + 16 + run.model.dim_embedding + 2
+    params = model.init(jax.random.PRNGKey(0), 1, 1)
+    first = params["sampler"]["net"]["params"]["MLP_0"]["Dense_0"]["kernel"]
+    assert first.shape[0] == 2 + 2 + 16 + model.dim_embedding + 2
+
+
+@pytest.mark.parametrize("name", encoders.NAMES)
+def test_tied_prior_makes_the_empty_context_exact(name):
+    """With tie_prior, q0 of an empty context is N(0, I), the model prior, which is the exact
+    posterior there: every log weight of the Gaussian sampler is 0 = log Z."""
+    from amvi_jax import networks, samplers
+    from amvi_jax.neural_process import NeuralProcess
+
+    cfg = ml_collections.ConfigDict(dict(dim_z=3, encoder_hidden=(16,), activation="gelu",
+                                         aggregation=name, attention_heads=4,
+                                         attention_layers=1, tie_prior=True))
+    model = NeuralProcess(encoders.from_config(cfg), networks.Decoder(dim_y=1, hidden=(8,)),
+                          samplers.get("gaussian"))
+    x, y = _data(jax.random.PRNGKey(7), n=6)
+    params = model.init(jax.random.PRNGKey(8), 1, 1)
+    empty = jnp.zeros(6)
+    q0 = model.encode(params, x, y, empty)
+    np.testing.assert_array_equal(q0.mean, np.zeros(3))
+    np.testing.assert_array_equal(q0.scale, np.ones(3))
+    out = model.sample(params, jax.random.PRNGKey(9), x, y, empty, 256)
+    np.testing.assert_allclose(out.log_w, 0.0, atol=1e-5)
+    # A non-empty context still moves q0, and the Bayesian prior has no learned parameters.
+    assert not np.allclose(model.encode(params, x, y, jnp.ones(6)).mean, 0.0)
+    if name == "bayesian":
+        assert "mu0" not in params["encoder"]["params"]

@@ -115,7 +115,7 @@ def test_best_checkpoint_tracks_validation(tiny_config, tmp_path):
         best = json.load(f)
     with open(path / "metrics.jsonl") as f:
         vals = [json.loads(line) for line in f if "val_lmlhd_snis" in line]
-    assert [v["step"] for v in vals] == [10, 20]
+    assert [v["step"] for v in vals] == [0, 10, 20]  # the start is a candidate too
     top = max(vals, key=lambda v: v["val_lmlhd_snis"])
     assert best["step"] == top["step"]
     np.testing.assert_allclose(best["score"], top["val_lmlhd_snis"], rtol=1e-6)

@@ -46,6 +46,24 @@ def test_pretraining_stage_leaves_sampler_untouched_then_trains_it(tiny_config, 
 
 
 @pytest.mark.slow
+def test_the_diffusion_stage_validates_its_own_start(tiny_config, tmp_path):
+    """With a Gaussian stage of 6 steps, validation runs at step 6 (the diffusion as it starts)
+    before any diffusion update, then every 3 steps; the best checkpoint is the best of them,
+    so a diffusion never keeps a checkpoint worse than its start."""
+    import json
+
+    config = _diffusion(tiny_config)
+    path = tmp_path / "run"
+    _train(config, path)
+    with open(path / "metrics.jsonl") as f:
+        vals = [json.loads(line) for line in f if "val_lmlhd_snis" in line]
+    assert [v["step"] for v in vals] == [6, 9, 12]  # without the option: [9, 12]
+    with open(path / "checkpoints" / "best.json") as f:
+        best = json.load(f)
+    assert best["score"] == max(v["val_lmlhd_snis"] for v in vals)
+
+
+@pytest.mark.slow
 def test_every_diffusion_warm_starts_from_a_gaussian_run(tiny_config, tmp_path):
     """Every registered diffusion takes the encoder and decoder of another run's best
     checkpoint (the benchmark runner's warm start) and starts at step 0."""
@@ -56,7 +74,8 @@ def test_every_diffusion_warm_starts_from_a_gaussian_run(tiny_config, tmp_path):
         config = _diffusion(default.get_config(), name)
         config.data, config.model, config.eval = (tiny_config.data, tiny_config.model,
                                                   tiny_config.eval)
-        config.train.update(dict(pretrain_steps=0, init_from=str(tmp_path / "np")))
+        config.train.update(dict(pretrain_steps=0, init_from=str(tmp_path / "np"),
+                                 validate_at_start=False))  # no compile of a validation
         run = _train(config, tmp_path / name, stop_after=0)
         for part in ("encoder", "decoder"):
             for a, b in zip(_leaves(best.params[part]), _leaves(run.state.params[part]),

@@ -26,19 +26,22 @@ class TrainBatch(NamedTuple):
     mask: jax.Array
 
 
-def sample_context_masks(key: jax.Array, num_points: int, num_subsets: int) -> jax.Array:
-    """Random context subsets of one task: size uniform in 1..N, then uniformly random points.
+def sample_context_masks(key: jax.Array, num_points: int, num_subsets: int,
+                         min_size: int = 1) -> jax.Array:
+    """Random context subsets of one task: size uniform in min_size..N, then uniformly random
+    points.
 
     Args:
       key: PRNG key.
       num_points: N (static).
       num_subsets: S (static).
+      min_size: smallest context size (static); 0 includes the empty context.
 
     Returns:
-      mask: float32 [S, N]; row s has exactly size_s ones, size_s ~ U{1, ..., N}.
+      mask: float32 [S, N]; row s has exactly size_s ones, size_s ~ U{min_size, ..., N}.
     """
     size_key, order_key = jax.random.split(key)
-    sizes = jax.random.randint(size_key, (num_subsets, 1), 1, num_points + 1)
+    sizes = jax.random.randint(size_key, (num_subsets, 1), min_size, num_points + 1)
     # The rank of i.i.d. uniform noise is a uniformly random permutation, so "rank < size"
     # picks a uniformly random subset of exactly that size, with no Python loop.
     noise = jax.random.uniform(order_key, (num_subsets, num_points))
@@ -55,7 +58,8 @@ def first_n_mask(num_points: int, n) -> jax.Array:
 
 
 def sample_train_batch(
-    key: jax.Array, x: jax.Array, y: jax.Array, batch_size: int, num_subsets: int
+    key: jax.Array, x: jax.Array, y: jax.Array, batch_size: int, num_subsets: int,
+    min_context_size: int = 1,
 ) -> TrainBatch:
     """Samples tasks and independent context masks for one training step.
 
@@ -67,6 +71,7 @@ def sample_train_batch(
       y: [T, N, d_y] meta-training outputs.
       batch_size: B (static).
       num_subsets: S context subsets per task (static).
+      min_context_size: smallest context size (static; 0 includes the empty context).
 
     Returns:
       TrainBatch(x [B, N, d_x], y [B, N, d_y], mask float32 [B, S, N]).
@@ -75,5 +80,6 @@ def sample_train_batch(
     task_key, mask_key = jax.random.split(key)
     index = jax.random.choice(task_key, num_tasks, (batch_size,), replace=batch_size > num_tasks)
     mask_keys = jax.random.split(mask_key, batch_size)
-    mask = jax.vmap(lambda k: sample_context_masks(k, num_points, num_subsets))(mask_keys)
+    mask = jax.vmap(lambda k: sample_context_masks(k, num_points, num_subsets,
+                                                   min_context_size))(mask_keys)
     return TrainBatch(x=jnp.asarray(x)[index], y=jnp.asarray(y)[index], mask=mask)

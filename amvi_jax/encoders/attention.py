@@ -23,6 +23,7 @@ from amvi_jax.encoders.base import (
     bounded_log_scale,
     check_context,
     common_options,
+    prior_if_empty,
 )
 from amvi_jax.networks import MLP
 
@@ -70,6 +71,8 @@ class AttentionAggregator(ContextEncoder):
         out = MLP((width, 2 * self.dim_z), self.activation)(r)
         mean, log_scale = jnp.split(out, 2, axis=-1)
         log_scale = bounded_log_scale(log_scale)
+        if self.tie_prior:
+            mean, log_scale = prior_if_empty(mask, mean, log_scale)
         return EncoderOutput(mean, jnp.exp(log_scale), jnp.concatenate([mean, log_scale, r]))
 
 

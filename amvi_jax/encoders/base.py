@@ -27,6 +27,7 @@ class ContextEncoder(nn.Module):
     dim_z: int
     hidden: Sequence[int] = (64, 64)
     activation: str = "gelu"
+    tie_prior: bool = False  # an empty context gives the model prior N(0, I) exactly
 
     @property
     def dim_embedding(self) -> int:
@@ -43,7 +44,14 @@ def check_context(x: jax.Array, y: jax.Array, mask: jax.Array) -> jax.Array:
 def common_options(model_config) -> dict:
     """The constructor arguments every encoder takes from `config.model`."""
     m = model_config
-    return dict(dim_z=m.dim_z, hidden=tuple(m.encoder_hidden), activation=m.activation)
+    return dict(dim_z=m.dim_z, hidden=tuple(m.encoder_hidden), activation=m.activation,
+                tie_prior=bool(m.get("tie_prior", False)))
+
+
+def prior_if_empty(mask: jax.Array, mean: jax.Array, log_scale: jax.Array):
+    """(mean, log_scale) [d_z], replaced by the model prior's (0, 0) when mask [N] is all 0."""
+    empty = jnp.sum(mask) == 0
+    return jnp.where(empty, 0.0, mean), jnp.where(empty, 0.0, log_scale)
 
 
 def bounded_log_scale(raw: jax.Array) -> jax.Array:

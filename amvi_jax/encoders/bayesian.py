@@ -5,7 +5,9 @@ Every context point gives a latent observation r_n with variance s_n^2 (a per-po
 
     1 / var = 1 / s0^2 + sum_n m_n / s_n^2,    mean = mu0 + var sum_n m_n (r_n - mu0) / s_n^2
 
-An empty context returns N(mu0, s0^2) with no special case. Embedding: [mean, log scale].
+An empty context returns N(mu0, s0^2) with no special case; with `tie_prior` the prior is the
+model's N(0, I) itself (not learned), so q0 of an empty context is the exact posterior.
+Embedding: [mean, log scale].
 """
 
 import flax.linen as nn
@@ -30,10 +32,13 @@ class BayesianAggregator(ContextEncoder):
         out = MLP((*self.hidden, 2 * self.dim_z), self.activation)(xy)
         r, raw_var = jnp.split(out, 2, axis=-1)
         var_n = nn.softplus(raw_var) + MIN_VARIANCE
-        mu0 = self.param("mu0", nn.initializers.zeros, (self.dim_z,))
-        raw_var0 = self.param("raw_var0", nn.initializers.constant(softplus_inv(1.0)),
-                              (self.dim_z,))
-        var0 = nn.softplus(raw_var0) + MIN_VARIANCE
+        if self.tie_prior:  # condition the model prior N(0, I) itself
+            mu0, var0 = jnp.zeros((self.dim_z,)), jnp.ones((self.dim_z,))
+        else:
+            mu0 = self.param("mu0", nn.initializers.zeros, (self.dim_z,))
+            raw_var0 = self.param("raw_var0", nn.initializers.constant(softplus_inv(1.0)),
+                                  (self.dim_z,))
+            var0 = nn.softplus(raw_var0) + MIN_VARIANCE
         precision = 1.0 / var0 + jnp.sum(m / var_n, axis=0)
         var = 1.0 / precision
         mean = mu0 + var * jnp.sum(m * (r - mu0) / var_n, axis=0)

@@ -8,7 +8,13 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from amvi_jax.encoders.base import ContextEncoder, EncoderOutput, bounded_log_scale, check_context
+from amvi_jax.encoders.base import (
+    ContextEncoder,
+    EncoderOutput,
+    bounded_log_scale,
+    check_context,
+    prior_if_empty,
+)
 from amvi_jax.networks import MLP
 
 
@@ -24,4 +30,6 @@ class MeanAggregator(ContextEncoder):
         out = MLP((*self.hidden, 2 * self.dim_z), self.activation)(r)
         mean, log_scale = jnp.split(out, 2, axis=-1)
         log_scale = bounded_log_scale(log_scale)
+        if self.tie_prior:
+            mean, log_scale = prior_if_empty(mask, mean, log_scale)
         return EncoderOutput(mean, jnp.exp(log_scale), jnp.concatenate([mean, log_scale]))

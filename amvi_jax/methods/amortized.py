@@ -28,6 +28,12 @@ def validate(config) -> None:
     samplers.REGISTRY.check(config.sampler.name, "sampler.name")
     samplers.from_config(config.sampler)  # raises, naming the sampler option
     objectives.REGISTRY.check(config.train.objective, "train.objective")
+    if config.train.proposal_objective:
+        objectives.REGISTRY.check(config.train.proposal_objective, "train.proposal_objective")
+    checks.positive_int(config, "train.min_context_size", allow_zero=True)
+    if config.train.min_context_size > config.data.num_points:
+        checks.fail("train.min_context_size", config.train.min_context_size,
+                    f"must be <= data.num_points={config.data.num_points}")
     for f in ("train.batch_size", "train.num_subsets", "train.num_particles"):
         checks.positive_int(config, f)
     checks.positive_int(config, "train.pretrain_steps", allow_zero=True)
@@ -94,7 +100,7 @@ def setup(config, dataset, mesh=None) -> Setup:
 
     validation = Validation(
         model=model, tasks=dataset.validation, key=key_val, every=tc.validate_every,
-        after=tc.pretrain_steps,
+        after=tc.pretrain_steps, at_start=tc.get("validate_at_start", False),
         batch_metrics=evaluate.make_batch_metrics(model, config.eval.validation_particles,
                                                   mesh=mesh))
     diffusion = model.sampler.name != "gaussian"

@@ -273,7 +273,7 @@ def setup(config, dataset, mesh=None) -> Setup:
     validation = Validation(
         model=model, tasks=dataset.validation, key=key_val, every=config.gmm.validate_every,
         batch_metrics=evaluate.make_batch_metrics(model, config.eval.validation_particles),
-        context_width=width)
+        context_width=width, at_start=config.train.get("validate_at_start", False))
     return Setup(
         model=model, state=state,
         step=lambda state, step: train_step(state, key_train, x_train, y_train, masks),

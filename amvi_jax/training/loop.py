@@ -5,7 +5,9 @@
 
 `step_fn(state, step) -> (state, metrics)` is one jitted step of the method. Metrics are
 averaged between log lines into workdir/metrics.jsonl; every `validation.every` steps the
-validation tasks' median lmlhd_snis (averaged over context sizes) picks the best checkpoint; a
+validation tasks' median lmlhd_snis (averaged over context sizes) picks the best checkpoint,
+and with `validation.at_start` the state the validated stage starts from is a candidate too (a
+warm-started diffusion never keeps a checkpoint worse than its start); a
 non-finite update stops the run with a FloatingPointError naming the step and the last good
 checkpoint, which is kept.
 """
@@ -34,6 +36,7 @@ class Validation(NamedTuple):
     every: int  # validate every this many steps (0: never)
     after: int = 0  # ... but only once more than this many steps are done
     context_width: int | None = None  # see evaluate.evaluate
+    at_start: bool = False  # also validate the state at step `after` (the stage's start)
 
 
 def resume(ckpts: checkpoint.Checkpoints, state, workdir: str):
@@ -71,15 +74,30 @@ def run_loop(config, workdir: str, state, ckpts: checkpoint.Checkpoints, step_fn
     end_step = tc.num_steps if stop_after is None else min(stop_after, tc.num_steps)
     metrics_path = os.path.join(workdir, "metrics.jsonl")
     t0, pending = time.perf_counter(), []
-    every = validation.every
+    every, after = validation.every, validation.after
+    at_start = every > 0 and validation.at_start
+
+    def validate_and_keep(metrics_file, state, done):
+        nonlocal best_score
+        score, seconds = validate(config, state, validation, done)
+        logging.info("step %d validation lmlhd_snis %.3f (best %.3f, %.0f s)", done, score,
+                     best_score, seconds)
+        metrics_file.write(json.dumps(dict(step=done, val_lmlhd_snis=score)) + "\n")
+        if score > best_score:
+            best_score = score
+            ckpts.save_best(done, state, score)
+
     with open(metrics_path if main_process else os.devnull, "a") as metrics_file:
+        if at_start and start_step == after and best_score == -float("inf"):
+            validate_and_keep(metrics_file, state, start_step)  # the start is a candidate
         for step in range(start_step, end_step):
             state, metrics = step_fn(state, step)
             pending.append(metrics)
             done = step + 1
             log_now = done % tc.log_every == 0 or done == end_step
-            val_now = (every > 0 and done > validation.after
-                       and (done % every == 0 or done == tc.num_steps))
+            val_now = every > 0 and ((done > after and (done % every == 0
+                                                         or done == tc.num_steps))
+                                     or (at_start and done == after))
             save_now = done % tc.checkpoint_every == 0 or done == end_step
             if not (log_now or val_now or save_now):
                 continue
@@ -100,13 +118,7 @@ def run_loop(config, workdir: str, state, ckpts: checkpoint.Checkpoints, step_fn
                              "  ".join(f"{k} {mean[k]:.4g}" for k in log_keys), rate,
                              (tc.num_steps - done) / max(rate, 1e-9))
             if val_now:
-                score, seconds = validate(config, state, validation, done)
-                logging.info("step %d validation lmlhd_snis %.3f (best %.3f, %.0f s)", done,
-                             score, best_score, seconds)
-                metrics_file.write(json.dumps(dict(step=done, val_lmlhd_snis=score)) + "\n")
-                if score > best_score:
-                    best_score = score
-                    ckpts.save_best(done, state, score)
+                validate_and_keep(metrics_file, state, done)
             if save_now:
                 ckpts.save_last(done, state)
     ckpts.wait()

@@ -4,7 +4,8 @@ One step (state, base_key, x, y) -> (state, metrics): it draws a batch of tasks 
 subsets per task from `fold_in(base_key, step)`, so a resumed run repeats exactly; the sampler
 is vmapped over tasks and subsets and itself vmaps over particles; the objective of every
 (task, subset) is averaged; Adam with global-norm clipping updates encoder, decoder and sampler
-together.
+together. With `train.proposal_objective` set to another objective, the decoder ascends
+`train.objective` and the encoder and sampler ascend the proposal objective.
 """
 
 import jax
@@ -45,6 +46,29 @@ def batch_bounds(model, params, key, batch: data.TrainBatch, num_particles: int,
     return jax.vmap(over_subsets)(keys, batch.x, batch.y, batch.mask)
 
 
+def split_gradients(model, params, key, batch: data.TrainBatch, num_particles: int,
+                    model_objective, proposal_objective):
+    """Gradients of -mean(model_objective) for the decoder and of -mean(proposal_objective)
+    for everything else (encoder, sampler), from one forward pass and two backward passes.
+
+    -> (loss [] = -mean model objective, elbo [], log Z-hat [], grads like params).
+    """
+    def all_log_w(p):
+        return batch_bounds(model, p, key, batch, num_particles, lambda lw: lw)[0]  # [B, S, P]
+
+    log_w, vjp = jax.vjp(all_log_w, params)
+
+    def neg_mean(objective):
+        return lambda lw: -jnp.mean(jax.vmap(jax.vmap(objective))(lw))
+
+    loss, cot_model = jax.value_and_grad(neg_mean(model_objective))(log_w)
+    (g_model,) = vjp(cot_model)
+    (g_proposal,) = vjp(jax.grad(neg_mean(proposal_objective))(log_w))
+    grads = dict(g_proposal, decoder=g_model["decoder"])
+    log_z_hat = jnp.mean(logsumexp(log_w, axis=-1) - jnp.log(log_w.shape[-1]))
+    return loss, jnp.mean(log_w), log_z_hat, grads
+
+
 def make_train_step(model, optimizer, config, mesh=None):
     """Jitted (state, base_key, x [T, N, d_x], y [T, N, d_y]) -> (state, metrics).
 
@@ -52,11 +76,17 @@ def make_train_step(model, optimizer, config, mesh=None):
     A non-finite loss or gradient leaves the state untouched (`state.guarded_update`).
     """
     tc = config.train
-    objective = objectives.REGISTRY[tc.objective]
+    # .get: run directories written before these options existed restore with the old meaning.
+    name = tc.get("objective", "elbo")
+    objective = objectives.REGISTRY[name]
+    proposal = tc.get("proposal_objective", "") or name
+    proposal_objective = objectives.REGISTRY[proposal]
+    min_context_size = tc.get("min_context_size", 1)
 
     def step_fn(state: state_lib.TrainState, base_key, x, y):
         key_batch, key_model = jax.random.split(jax.random.fold_in(base_key, state.step))
-        batch = data.sample_train_batch(key_batch, x, y, tc.batch_size, tc.num_subsets)
+        batch = data.sample_train_batch(key_batch, x, y, tc.batch_size, tc.num_subsets,
+                                        min_context_size)
         if mesh is not None:
             batch = sharding.shard_tasks(batch, mesh)
 
@@ -65,8 +95,13 @@ def make_train_step(model, optimizer, config, mesh=None):
                                                   tc.num_particles, objective)
             return -jnp.mean(value), (jnp.mean(elbo), jnp.mean(log_z_hat))
 
-        (loss, (elbo, log_z_hat)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-            state.params)
+        if proposal == name:
+            (loss, (elbo, log_z_hat)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+                state.params)
+        else:
+            loss, elbo, log_z_hat, grads = split_gradients(
+                model, state.params, key_model, batch, tc.num_particles, objective,
+                proposal_objective)
         grad_norm = optax.global_norm(grads)
         updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)

@@ -1,8 +1,11 @@
 """Records of finished cells, their aggregation over seeds, and the Markdown tables.
 
-A record is one finished cell: its eval.json, the AIS reference gap (`amvi_jax.gap`, cached in
+A record is one finished cell: its eval.json, the AIS reference (`amvi_jax.gap`, cached in
 the cell) and where it sits in the grid. Rows aggregate records over seeds (mean ± standard
 error); the gain over np is paired by seed (same seed = same data and same test tasks).
+`lmlhd_ref` and `inference gain` are measured on the reference tasks and context sizes only
+(the preset's `reference` section): the predictive log-likelihood under the AIS posterior of
+the cell's own decoder, and its excess over the cell's own lmlhd_snis on the same tasks.
 """
 
 import json
@@ -92,8 +95,10 @@ def aggregate(records: list[dict]) -> list[dict]:
             for n in rs[0]["eval"]["context_sizes"]}
         refs = [r["reference"] for r in rs if "reference" in r]
         if refs:
-            row["elbo_gap"] = mean_se([x["average"]["elbo_gap"] for x in refs])
-            row["ess"] = mean_se([x["average"]["ess"] for x in refs])
+            for field in ("elbo_gap", "ess", "lmlhd_ref", "inference_gain"):
+                values = [x["average"][field] for x in refs if field in x["average"]]
+                if values:
+                    row[field] = mean_se(values)
         base = {r["seed"]: r for r in main
                 if (r["benchmark"], r["method"]) == (bench, BASE_METHOD)}
         paired = [r for r in rs if r["seed"] in base]
@@ -115,9 +120,9 @@ def fmt(pair, digits=2) -> str:
 
 def markdown_table(rows: list[dict]) -> str:
     lines = ["| benchmark | method | seeds | lmlhd_snis (median, avg over n) | gain over np "
-             "(paired) | lmlhd_mc | ELBO gap (nats) | ESS of 1024 | test time / task (s) | "
-             "test split (s) |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "(paired) | lmlhd_mc | ELBO gap (nats) | ESS of 1024 | lmlhd_ref (ref. tasks) | "
+             "inference gain | test time / task (s) | test split (s) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         gain = (f"{r['gain_vs_np'][0]:+.2f}" if "gain_vs_np" in r else "–")
         if "gain_vs_np" in r and not np.isnan(r["gain_vs_np"][1]):
@@ -125,6 +130,8 @@ def markdown_table(rows: list[dict]) -> str:
         cells = [r["benchmark"], r["method"], str(r["seeds"]), fmt(r["lmlhd_snis"]), gain,
                  fmt(r["lmlhd_mc"]), fmt(r["elbo_gap"]) if "elbo_gap" in r else "–",
                  fmt(r["ess"], 0) if "ess" in r else "–",
+                 fmt(r["lmlhd_ref"]) if "lmlhd_ref" in r else "–",
+                 fmt(r["inference_gain"]) if "inference_gain" in r else "–",
                  f"{r['per_task_s']:.4f}" if "per_task_s" in r else "–",
                  f"{r['test_split_s']:.2f}" if "test_split_s" in r else "–"]
         lines.append("| " + " | ".join(cells) + " |")

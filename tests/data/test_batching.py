@@ -33,6 +33,17 @@ def test_subset_sizes_uniform_and_points_random():
     assert is_prefix.mean() < 0.5
 
 
+def test_min_size_zero_includes_the_empty_context():
+    fn = jax.jit(sample_context_masks, static_argnums=(1, 2, 3))
+    sizes = np.asarray(fn(jax.random.key(1), NUM_POINTS, NUM_SUBSETS, 0)).sum(-1).astype(int)
+    counts = np.bincount(sizes, minlength=NUM_POINTS + 1)
+    expected = NUM_SUBSETS / (NUM_POINTS + 1)  # 444 per size, sd ~20
+    assert np.all(np.abs(counts - expected) < 100), counts
+    # min_size = 1 is the default: the same key gives the same masks as before the option.
+    np.testing.assert_array_equal(fn(jax.random.key(1), NUM_POINTS, NUM_SUBSETS, 1),
+                                  mask_fn(jax.random.key(1), NUM_POINTS, NUM_SUBSETS))
+
+
 def test_masks_depend_on_key():
     a = mask_fn(jax.random.key(0), NUM_POINTS, NUM_SUBSETS)
     b = mask_fn(jax.random.key(2), NUM_POINTS, NUM_SUBSETS)
