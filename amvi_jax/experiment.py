@@ -63,12 +63,14 @@ def final_evaluation(config, workdir: str, run: Run) -> dict:
     state = run.checkpoints.restore_best(run.state) or run.state
     key = jax.random.fold_in(jax.random.PRNGKey(config.seed), 10**6)
     test, ev = run.dataset.test, config.eval
-    summary = evaluate.evaluate(run.model, state.params, key, test, ev.context_sizes,
+    model = run.setup.evaluation_model or run.model
+    summary = evaluate.evaluate(model, state.params, key, test, ev.context_sizes,
                                 ev.num_particles, ev.task_chunk, mesh=run.mesh,
                                 context_width=run.setup.context_width)
-    # For GMM-NP `sample` fits the fresh mixture first, so the fit is part of the cost.
+    # For GMM-NP `sample` fits the fresh mixture first, so the fit is part of the cost; with a
+    # test-time dial (eval.refine_temperatures) the refinement is.
     summary["test_time"] = evaluate.measure_test_time(
-        run.model, state.params, key, test, max(ev.context_sizes), ev.num_particles,
+        model, state.params, key, test, max(ev.context_sizes), ev.num_particles,
         ev.task_chunk)
     summary.update(checkpoint_step=int(state.step), benchmark=run.dataset.name,
                    method=config.method, **run.setup.describe)
@@ -99,6 +101,7 @@ class Restored(NamedTuple):
     model: object  # model.Model
     params: dict
     dataset: data.MetaDataset
+    setup: Setup
 
 
 def restore(workdir: str) -> Restored:
@@ -108,4 +111,4 @@ def restore(workdir: str) -> Restored:
     dataset = workdir_lib.load_data(config)
     setup = methods.REGISTRY[config.method].setup(config, dataset)
     params = checkpoint.restore_params_from(workdir, setup.state).params
-    return Restored(config, setup.model, params, dataset)
+    return Restored(config, setup.model, params, dataset, setup)

@@ -11,7 +11,7 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
-from amvi_jax import encoders, networks, samplers
+from amvi_jax import encoders, networks, reference, samplers
 from amvi_jax.model import DecoderModel, decoder_from_config
 
 
@@ -20,6 +20,10 @@ class NeuralProcess(DecoderModel):
     encoder: object  # a Flax module from amvi_jax.encoders
     decoder: networks.Decoder
     sampler: samplers.Sampler
+    # Test-time compute dial: if set, `sample` replaces the learned sampler by Metropolis-
+    # corrected AIS from the amortized q0 to the task posterior (unbiased for Z, more accurate
+    # with more temperatures, and as many target evaluations per particle).
+    refine: reference.AISConfig | None = None
 
     @property
     def dim_z(self) -> int:
@@ -48,8 +52,13 @@ class NeuralProcess(DecoderModel):
         x [N, d_x], y [N, d_y], mask [N] -> SamplerOutput(z [P, d_z], log_w [P], schedules).
         """
         q0 = self.encode(params, x, y, mask)
-        return self.sampler.run(params["sampler"], key, self.log_target(params, x, y, mask),
-                                q0.mean, q0.scale, q0.embedding, num_particles)
+        log_target = self.log_target(params, x, y, mask)
+        if self.refine is not None:
+            out = reference.ais(key, log_target, q0.mean, q0.scale,
+                                self.refine._replace(num_particles=num_particles))
+            return samplers.SamplerOutput(out.z, out.log_w, samplers.Schedules())
+        return self.sampler.run(params["sampler"], key, log_target, q0.mean, q0.scale,
+                                q0.embedding, num_particles)
 
     def schedules(self, params, embedding=None) -> samplers.Schedules:
         """The sampler's schedules for task embedding `embedding` (default: zeros)."""
@@ -60,6 +69,10 @@ class NeuralProcess(DecoderModel):
     def with_sampler(self, sampler: samplers.Sampler) -> "NeuralProcess":
         """The same encoder and decoder with another sampler (e.g. K = 0 for pre-training)."""
         return dataclasses.replace(self, sampler=sampler)
+
+    def with_refinement(self, ais_config: reference.AISConfig | None) -> "NeuralProcess":
+        """The same model whose `sample` runs AIS from q0 (None: the learned sampler)."""
+        return dataclasses.replace(self, refine=ais_config)
 
 
 def from_config(config, dim_y: int) -> NeuralProcess:

@@ -70,7 +70,7 @@ import jax
 import jax.numpy as jnp
 from jax.scipy.special import logsumexp
 
-from amvi_jax.samplers.base import LogDensity, log_normal_diag, whiten
+from amvi_jax.samplers.base import LogDensity, check_q0, log_normal_diag, whiten
 
 TRANSITIONS = ("hmc", "mala")
 SCHEDULES = ("power", "sigmoid", "linear")
@@ -307,8 +307,9 @@ def ais(key: jax.Array, log_target: LogDensity, init_mean: jax.Array, init_scale
     Args:
       key: PRNG key.
       log_target: z [d] -> [] unnormalised log density log gamma(z).
-      init_mean, init_scale: [d] the initial Gaussian (e.g. the prior N(0, I) or an encoder's
-        q0); init_scale > 0.
+      init_mean, init_scale: the initial Gaussian N(init_mean, S S^T) (e.g. the prior N(0, I) or
+        an encoder's q0): init_mean [d]; init_scale [d] (S diagonal, > 0) or [d, d] (S lower
+        triangular with a positive diagonal).
       config: static AISConfig. Step size and mass matrix are tuned per temperature on a
         separate, unweighted pilot population (module docstring). The kernels are then random
         but independent of the weighted particles, so E[Z-hat | pilots] = Z exactly. Tuning on
@@ -319,8 +320,7 @@ def ais(key: jax.Array, log_target: LogDensity, init_mean: jax.Array, init_scale
     Returns:
       AISOutput: log_z [], log_w [P], z [P, d], ess [], acceptance [K], step_size [K].
     """
-    chex.assert_rank([init_mean, init_scale], 1)
-    chex.assert_equal_shape([init_mean, init_scale])
+    check_q0(init_mean, init_scale)
     dim = init_mean.shape[0]
     validate(config, dim)
     num_particles = int(config.num_particles)

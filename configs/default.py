@@ -38,6 +38,7 @@ def get_config() -> ml_collections.ConfigDict:
         attention_heads=4,         # aggregation="attention" only
         attention_layers=2,        # aggregation="attention" only
         tie_prior=False,           # q0 of an empty context is the model prior N(0, I) exactly
+        q0_covariance="diag",      # "full": a correlated q0 (lower-triangular scale)
         decoder_hidden=(64, 64),
         activation="gelu",
         learn_std_y=True,          # learned as std_y_min + softplus(.), initialised at std_y
@@ -74,6 +75,11 @@ def get_config() -> ml_collections.ConfigDict:
         validation_particles=128,
         plot_tasks=4,
         plot_context_sizes=(0, 2, 8),
+        # Test-time compute dial (off: 0): evaluate with Metropolis-corrected AIS from the
+        # amortized q0 over this many temperatures instead of the learned sampler.
+        refine_temperatures=0,
+        refine_transition="mala",
+        refine_pilots=256,
     ))
     return config
 

@@ -169,3 +169,29 @@ def test_tied_prior_makes_the_empty_context_exact(name):
     assert not np.allclose(model.encode(params, x, y, jnp.ones(6)).mean, 0.0)
     if name == "bayesian":
         assert "mu0" not in params["encoder"]["params"]
+
+
+@pytest.mark.parametrize("name", encoders.NAMES)
+def test_full_covariance_q0_starts_diagonal_and_learns_correlations(name):
+    """q0_covariance = "full": scale is a lower-triangular factor whose diagonal is the
+    diagonal encoder's scale; it starts with no correlation, and the correlation head moves it
+    while the log-determinant stays sum(log scale)."""
+    def build(covariance):
+        return encoders.REGISTRY[name](ml_collections.ConfigDict(dict(
+            dim_z=3, encoder_hidden=(16,), activation="gelu", aggregation=name,
+            attention_heads=4, attention_layers=1, q0_covariance=covariance)))
+
+    x, y = _data(jax.random.PRNGKey(10), n=6)
+    mask = jnp.array([1, 1, 0, 1, 0, 1], jnp.float32)
+    full, diag = build("full"), build("diag")
+    params = full.init(jax.random.PRNGKey(11), x, y, mask)
+    out = full.apply(params, x, y, mask)
+    assert out.scale.shape == (3, 3)
+    plain = {k: v for k, v in params["params"].items() if k != "correlation"}
+    ref = diag.apply({"params": plain}, x, y, mask)
+    np.testing.assert_allclose(out.scale, np.diag(np.asarray(ref.scale)), rtol=1e-6, atol=0)
+    moved = jax.tree.map(lambda a: a, params)
+    moved["params"]["correlation"]["bias"] = jnp.array([0.5, -0.3, 0.2])
+    scale = np.asarray(full.apply(moved, x, y, mask).scale)
+    assert np.all(np.triu(scale, 1) == 0) and np.any(np.tril(scale, -1) != 0)
+    np.testing.assert_allclose(np.diagonal(scale), ref.scale, rtol=1e-6)

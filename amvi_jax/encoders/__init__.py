@@ -7,7 +7,7 @@ and one line here.
 """
 
 from amvi_jax.encoders import attention, bayesian, mean
-from amvi_jax.encoders.base import EncoderOutput, common_options
+from amvi_jax.encoders.base import Q0_COVARIANCES, EncoderOutput, common_options
 from amvi_jax.registry import Registry
 
 REGISTRY = Registry("encoder", {
@@ -17,7 +17,7 @@ REGISTRY = Registry("encoder", {
 })
 NAMES = REGISTRY.names
 
-__all__ = ["NAMES", "REGISTRY", "EncoderOutput", "from_config"]
+__all__ = ["NAMES", "Q0_COVARIANCES", "REGISTRY", "EncoderOutput", "from_config"]
 
 
 def from_config(model_config):

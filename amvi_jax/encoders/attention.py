@@ -23,6 +23,7 @@ from amvi_jax.encoders.base import (
     bounded_log_scale,
     check_context,
     common_options,
+    output,
     prior_if_empty,
 )
 from amvi_jax.networks import MLP
@@ -73,7 +74,7 @@ class AttentionAggregator(ContextEncoder):
         log_scale = bounded_log_scale(log_scale)
         if self.tie_prior:
             mean, log_scale = prior_if_empty(mask, mean, log_scale)
-        return EncoderOutput(mean, jnp.exp(log_scale), jnp.concatenate([mean, log_scale, r]))
+        return output(self, mean, log_scale, jnp.concatenate([mean, log_scale, r]), mask)
 
 
 def from_config(model_config) -> AttentionAggregator:

@@ -10,10 +10,14 @@ import jax.numpy as jnp
 
 
 class EncoderOutput(NamedTuple):
-    """q0(z | D_C) = N(mean, diag(scale^2)) and the task embedding e."""
+    """q0(z | D_C) = N(mean, S S^T) and the task embedding e.
+
+    scale is S: a vector [d_z] (S = diag(scale)) or, with a full-covariance q0, a lower-
+    triangular factor [d_z, d_z] with a positive diagonal. The samplers accept both.
+    """
 
     mean: jax.Array  # [d_z]
-    scale: jax.Array  # [d_z]
+    scale: jax.Array  # [d_z] or [d_z, d_z]
     embedding: jax.Array  # [d_e], d_e = the encoder's `dim_embedding`
 
 
@@ -28,6 +32,7 @@ class ContextEncoder(nn.Module):
     hidden: Sequence[int] = (64, 64)
     activation: str = "gelu"
     tie_prior: bool = False  # an empty context gives the model prior N(0, I) exactly
+    full_covariance: bool = False  # q0 with a lower-triangular scale factor (see `output`)
 
     @property
     def dim_embedding(self) -> int:
@@ -41,11 +46,35 @@ def check_context(x: jax.Array, y: jax.Array, mask: jax.Array) -> jax.Array:
     return jnp.concatenate([x, y], axis=-1)
 
 
+Q0_COVARIANCES = ("diag", "full")
+
+
 def common_options(model_config) -> dict:
     """The constructor arguments every encoder takes from `config.model`."""
     m = model_config
     return dict(dim_z=m.dim_z, hidden=tuple(m.encoder_hidden), activation=m.activation,
-                tie_prior=bool(m.get("tie_prior", False)))
+                tie_prior=bool(m.get("tie_prior", False)),
+                full_covariance=m.get("q0_covariance", "diag") == "full")
+
+
+def output(encoder: ContextEncoder, mean, log_scale, embedding, mask) -> EncoderOutput:
+    """The encoder's EncoderOutput; call from inside its compact `__call__`.
+
+    With `encoder.full_covariance` the scale is the lower-triangular factor
+    L = (I + C) diag(exp(log_scale)), C strictly lower triangular from a zero-initialised linear
+    map of the embedding (a submodule named "correlation"): q0 starts diagonal, its
+    log-determinant stays sum(log_scale), and with `tie_prior` an empty context keeps C = 0.
+    """
+    scale = jnp.exp(log_scale)
+    d = encoder.dim_z
+    if encoder.full_covariance and d > 1:
+        off = nn.Dense(d * (d - 1) // 2, kernel_init=nn.initializers.zeros,
+                       name="correlation")(embedding)
+        if encoder.tie_prior:
+            off = jnp.where(jnp.sum(mask) == 0, 0.0, off)
+        rows, cols = jnp.tril_indices(d, -1)
+        scale = jnp.eye(d, dtype=scale.dtype).at[rows, cols].set(off) * scale[None, :]
+    return EncoderOutput(mean, scale, embedding)
 
 
 def prior_if_empty(mask: jax.Array, mean: jax.Array, log_scale: jax.Array):

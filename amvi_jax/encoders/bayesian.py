@@ -14,7 +14,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from amvi_jax.encoders.base import ContextEncoder, EncoderOutput, check_context
+from amvi_jax.encoders.base import ContextEncoder, EncoderOutput, check_context, output
 from amvi_jax.networks import MLP, softplus_inv
 
 # Lower bound on per-point and prior variances: keeps the q0 precision finite when a point
@@ -43,4 +43,4 @@ class BayesianAggregator(ContextEncoder):
         var = 1.0 / precision
         mean = mu0 + var * jnp.sum(m * (r - mu0) / var_n, axis=0)
         log_scale = 0.5 * jnp.log(var)
-        return EncoderOutput(mean, jnp.exp(log_scale), jnp.concatenate([mean, log_scale]))
+        return output(self, mean, log_scale, jnp.concatenate([mean, log_scale]), mask)

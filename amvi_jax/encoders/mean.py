@@ -13,6 +13,7 @@ from amvi_jax.encoders.base import (
     EncoderOutput,
     bounded_log_scale,
     check_context,
+    output,
     prior_if_empty,
 )
 from amvi_jax.networks import MLP
@@ -32,4 +33,4 @@ class MeanAggregator(ContextEncoder):
         log_scale = bounded_log_scale(log_scale)
         if self.tie_prior:
             mean, log_scale = prior_if_empty(mask, mean, log_scale)
-        return EncoderOutput(mean, jnp.exp(log_scale), jnp.concatenate([mean, log_scale]))
+        return output(self, mean, log_scale, jnp.concatenate([mean, log_scale]), mask)

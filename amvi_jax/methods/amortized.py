@@ -11,7 +11,16 @@ import os
 import jax
 from absl import logging
 
-from amvi_jax import checkpoint, checks, encoders, evaluate, neural_process, samplers, sharding
+from amvi_jax import (
+    checkpoint,
+    checks,
+    encoders,
+    evaluate,
+    neural_process,
+    reference,
+    samplers,
+    sharding,
+)
 from amvi_jax import workdir as workdir_lib
 from amvi_jax.methods.base import Method, Setup
 from amvi_jax.training import objectives
@@ -23,6 +32,10 @@ from amvi_jax.training.loop import Validation
 def validate(config) -> None:
     """Raises ValueError naming the first impossible field of an amortized config."""
     encoders.REGISTRY.check(config.model.aggregation, "model.aggregation")
+    covariance = config.model.get("q0_covariance", "diag")
+    if covariance not in encoders.Q0_COVARIANCES:
+        checks.fail("model.q0_covariance", covariance,
+                    f"unknown; valid: {', '.join(encoders.Q0_COVARIANCES)}")
     checks.widths(config, "model.encoder_hidden")
     encoders.from_config(config.model)  # raises, naming the encoder option
     samplers.REGISTRY.check(config.sampler.name, "sampler.name")
@@ -41,6 +54,11 @@ def validate(config) -> None:
         checks.fail("train.pretrain_steps", config.train.pretrain_steps,
                     f"must be <= train.num_steps={config.train.num_steps}")
     checks.positive(config, "train.diffusion_learning_rate")
+    if config.eval.get("refine_temperatures", 0):
+        checks.positive_int(config, "eval.refine_temperatures")
+        if config.eval.get("refine_transition", "mala") not in reference.TRANSITIONS:
+            checks.fail("eval.refine_transition", config.eval.refine_transition,
+                        f"unknown; valid: {', '.join(reference.TRANSITIONS)}")
     checks.positive(config, "train.grad_clip_norm")
     if config.train.init_from and not os.path.isdir(config.train.init_from):
         checks.fail("train.init_from", config.train.init_from, "no such run directory")
@@ -104,12 +122,17 @@ def setup(config, dataset, mesh=None) -> Setup:
         batch_metrics=evaluate.make_batch_metrics(model, config.eval.validation_particles,
                                                   mesh=mesh))
     diffusion = model.sampler.name != "gaussian"
+    temperatures = config.eval.get("refine_temperatures", 0)
+    evaluation_model = model.with_refinement(reference.AISConfig(
+        num_temperatures=temperatures, transition=config.eval.get("refine_transition", "mala"),
+        num_pilot_particles=config.eval.get("refine_pilots", 256))) if temperatures else None
     return Setup(
         model=model, state=state, step=step, validation=validation,
         warm_start=((lambda s: _warm_start(config, model, s, dim_x, dim_y))
                     if tc.init_from else None),
-        describe=dict(sampler=model.sampler.name, encoder=config.model.aggregation),
-        schedules=model.schedules if diffusion else None)
+        describe=dict(sampler=model.sampler.name, encoder=config.model.aggregation,
+                      refine_temperatures=temperatures),
+        schedules=model.schedules if diffusion else None, evaluation_model=evaluation_model)
 
 
 METHOD = Method(validate=validate, setup=setup)

@@ -24,6 +24,7 @@ class Setup(NamedTuple):
     context_width: int | None = None  # evaluation: see evaluate.per_task_metrics
     describe: dict = {}  # extra fields of eval.json
     schedules: Callable[[dict], Any] | None = None  # params -> samplers.Schedules (figure)
+    evaluation_model: Any = None  # the model the final evaluation uses (None: `model`)
 
 
 class Method(NamedTuple):

@@ -10,10 +10,11 @@ A sampler is three pure functions (see `Sampler`):
 over particles itself; callers vmap `run` over tasks. ELBO = mean(log_w) <= log Z and
 log Z-hat = logsumexp(log_w) - log P is unbiased for Z (docs/DESIGN.md section 3).
 
-All diffusions run in q0-whitened coordinates u = (z - mean) / scale, where q0 is N(0, I). The
-target is transported with its Jacobian, log gamma_u(u) = log gamma(z(u)) + sum(log scale), so
-that log gamma_u(u_K) - log q0_u(u_0) equals log gamma(z_K) - log q0(z_0) exactly: the weights do
-not depend on the coordinates, while one set of step sizes fits every task.
+All diffusions run in q0-whitened coordinates u = S^-1 (z - mean), where q0 is N(0, I) and S is
+q0's scale (a vector, or a lower-triangular factor for a correlated q0). The target is
+transported with its Jacobian, log gamma_u(u) = log gamma(z(u)) + log |det S|, so that
+log gamma_u(u_K) - log q0_u(u_0) equals log gamma(z_K) - log q0(z_0) exactly: the weights do not
+depend on the coordinates, while one set of step sizes fits every task.
 """
 
 import dataclasses
@@ -149,14 +150,20 @@ def log_normal_diag(x: jax.Array, mean: jax.Array, var: jax.Array) -> jax.Array:
 def whiten(log_target: LogDensity, q0_mean: jax.Array, q0_scale: jax.Array):
     """Returns (log_gamma_u, to_z): the target in whitened coordinates and the map u -> z.
 
-    q0_mean, q0_scale [d_z]. log_gamma_u(u) = log_target(mean + scale * u) + sum(log scale).
+    q0_mean [d_z]; q0_scale [d_z] (diagonal S) or [d_z, d_z] (lower-triangular S, positive
+    diagonal). z = mean + S u and log_gamma_u(u) = log_target(z(u)) + log |det S|.
     """
-    chex.assert_rank([q0_mean, q0_scale], 1)
-    chex.assert_equal_shape([q0_mean, q0_scale])
-    log_det = jnp.sum(jnp.log(q0_scale))
+    check_q0(q0_mean, q0_scale)
+    if q0_scale.ndim == 1:
+        log_det = jnp.sum(jnp.log(q0_scale))
 
-    def to_z(u):
-        return q0_mean + q0_scale * u
+        def to_z(u):
+            return q0_mean + q0_scale * u
+    else:
+        log_det = jnp.sum(jnp.log(jnp.diagonal(q0_scale)))
+
+        def to_z(u):
+            return q0_mean + q0_scale @ u
 
     def log_gamma_u(u):
         return log_target(to_z(u)) + log_det
@@ -164,9 +171,18 @@ def whiten(log_target: LogDensity, q0_mean: jax.Array, q0_scale: jax.Array):
     return log_gamma_u, to_z
 
 
+def check_q0(q0_mean, q0_scale) -> None:
+    """q0_mean [d]; q0_scale [d] or a [d, d] lower-triangular factor."""
+    chex.assert_rank(q0_mean, 1)
+    if q0_scale.ndim == 1:
+        chex.assert_equal_shape([q0_mean, q0_scale])
+    else:
+        chex.assert_shape(q0_scale, (q0_mean.shape[0], q0_mean.shape[0]))
+
+
 def check_inputs(q0_mean, q0_scale, embedding, num_particles: int) -> None:
-    chex.assert_rank([q0_mean, q0_scale, embedding], 1)
-    chex.assert_equal_shape([q0_mean, q0_scale])
+    check_q0(q0_mean, q0_scale)
+    chex.assert_rank(embedding, 1)
     if int(num_particles) < 1:
         raise ValueError(f"num_particles={num_particles} must be >= 1")
 

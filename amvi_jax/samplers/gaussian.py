@@ -1,6 +1,8 @@
 """K = 0: reparameterised samples of q0 itself, the amortized-VI neural process baseline.
 
-    z ~ q0 = N(mean, diag(scale^2)),   log w = log gamma(z) - log q0(z)
+    z ~ q0 = N(mean, S S^T),   log w = log gamma(z) - log q0(z)
+
+with S = diag(scale) for scale [d] or the lower-triangular scale [d, d].
 
 No dynamics and nothing learned, so it does not run on the K-step driver.
 """
@@ -32,7 +34,8 @@ def build(cfg) -> base.Sampler:
         """-> SamplerOutput(z [P, d_z], log_w [P] = log gamma(z) - log q0(z), Schedules())."""
         del params
         base.check_inputs(q0_mean, q0_scale, embedding, num_particles)
-        q0 = distrax.MultivariateNormalDiag(q0_mean, q0_scale)
+        q0 = (distrax.MultivariateNormalDiag(q0_mean, q0_scale) if q0_scale.ndim == 1
+              else distrax.MultivariateNormalTri(q0_mean, q0_scale))
         z, log_q0 = q0.sample_and_log_prob(seed=key, sample_shape=(num_particles,))
         log_w = jax.vmap(log_target)(z) - log_q0
         return base.SamplerOutput(z, log_w, base.Schedules())

@@ -119,3 +119,22 @@ def test_trained_network_moves_particles_only_in_cmcd(base_name, name):
     else:
         np.testing.assert_array_equal(np.asarray(z), np.asarray(z_base))
 
+
+
+def test_gaussian_with_the_exact_correlated_posterior_has_constant_weights():
+    """q0 = the target itself, given by its mean and a lower-triangular Cholesky factor: every
+    log weight equals log Z (a diagonal q0 cannot do this on a correlated target)."""
+    mu = np.array([1.0, -0.5, 0.3, 1.5, 0.0])
+    cov = np.array([[0.17, 0.08, -0.05, 0.29, 0.09], [0.08, 0.51, 0.19, 0.30, 0.38],
+                    [-0.05, 0.19, 0.83, 0.08, 0.30], [0.29, 0.30, 0.08, 1.52, 0.46],
+                    [0.09, 0.38, 0.30, 0.46, 0.82]])  # tg.correlated_gaussian's
+    target = tg.correlated_gaussian()
+    sampler = samplers.get("gaussian")
+    chol = jnp.asarray(np.linalg.cholesky(cov), jnp.float32)
+    out = jax.jit(lambda k: sampler.run({}, k, target.log_prob, jnp.asarray(mu, jnp.float32),
+                                        chol, common.EMPTY, 512))(jax.random.key(5))
+    np.testing.assert_allclose(np.asarray(out.log_w), target.log_z, atol=2e-3)
+    diag = jax.jit(lambda k: sampler.run({}, k, target.log_prob, jnp.asarray(mu, jnp.float32),
+                                         jnp.sqrt(jnp.diagonal(jnp.asarray(cov, jnp.float32))),
+                                         common.EMPTY, 512))(jax.random.key(5))
+    assert np.std(np.asarray(diag.log_w)) > 0.3

@@ -1,0 +1,89 @@
+"""Accuracy against test time per task: `python -m experiments.dial --runs=DIR,DIR,...`.
+
+For every finished run directory (any method) and every number T of AIS temperatures in
+--temperatures (0: the run's own sampler, or GMM-NP's own per-task fit; T > 0: Metropolis-
+corrected AIS from the amortized q0, the test-time dial of `NeuralProcess.with_refinement`),
+the protocol's median lmlhd_snis averaged over context sizes on the first --tasks test tasks,
+and the seconds to turn one new task's context into weighted particles. Writes dial.json and
+dial.png (one line per run, with GMM-NP's point on the same axes) to --output_dir.
+"""
+
+import json
+import os
+import time
+
+import jax
+import matplotlib
+from absl import app, flags, logging
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from amvi_jax import evaluate, experiment, reference  # noqa: E402
+from experiments.main import DropOrbax  # noqa: E402
+
+_RUNS = flags.DEFINE_list("runs", None, "Finished run directories.", required=True)
+_TEMPERATURES = flags.DEFINE_list("temperatures", ["0", "16", "64", "256"],
+                                  "AIS temperatures of the dial (0: the run's own sampler).")
+_TASKS = flags.DEFINE_integer("tasks", 64, "Test tasks to evaluate (the first ones).")
+_TRANSITION = flags.DEFINE_enum("transition", "mala", list(reference.TRANSITIONS),
+                                "Metropolis-corrected kernel of the dial.")
+_OUT = flags.DEFINE_string("output_dir", "runs/dial", "Where dial.json and dial.png go.")
+
+
+def dial_point(run, temperatures: int, num_tasks: int, transition: str) -> dict:
+    """One evaluation of a restored run at one setting of the dial."""
+    model = run.model
+    if temperatures:
+        model = model.with_refinement(reference.AISConfig(num_temperatures=temperatures,
+                                                          transition=transition))
+    ev = run.config.eval
+    test = run.dataset.test._replace(x=run.dataset.test.x[:num_tasks],
+                                     y=run.dataset.test.y[:num_tasks])
+    key = jax.random.fold_in(jax.random.PRNGKey(run.config.seed), 10**6)
+    chunk = min(ev.task_chunk, num_tasks)
+    summary = evaluate.evaluate(model, run.params, key, test, ev.context_sizes,
+                                ev.num_particles, chunk, context_width=run.setup.context_width)
+    seconds = evaluate.measure_test_time(model, run.params, key, test, max(ev.context_sizes),
+                                         ev.num_particles, chunk)
+    return dict(temperatures=temperatures, lmlhd_snis=summary["average"]["lmlhd_snis_median"],
+                elbo=summary["average"]["elbo_median"], ess=summary["average"]["ess_median"],
+                per_task_s=seconds["per_task_s"])
+
+
+def main(argv):
+    del argv
+    logging.get_absl_handler().addFilter(DropOrbax())
+    start = time.perf_counter()
+    results = []
+    for workdir in _RUNS.value:
+        run = experiment.restore(workdir)
+        settings = [int(t) for t in _TEMPERATURES.value]
+        if not hasattr(run.model, "with_refinement"):
+            settings = [0]  # GMM-NP: its own fit is its test-time computation
+        points = [dial_point(run, t, _TASKS.value, _TRANSITION.value) for t in settings]
+        results.append(dict(workdir=workdir, method=run.config.name, points=points))
+        for p in points:
+            logging.info("%s T=%d: lmlhd_snis %.2f, %.4f s per task", workdir,
+                         p["temperatures"], p["lmlhd_snis"], p["per_task_s"])
+    os.makedirs(_OUT.value, exist_ok=True)
+    with open(os.path.join(_OUT.value, "dial.json"), "w") as f:
+        json.dump(dict(tasks=_TASKS.value, transition=_TRANSITION.value, runs=results), f,
+                  indent=2)
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    for r in results:
+        xs = [p["per_task_s"] for p in r["points"]]
+        ys = [p["lmlhd_snis"] for p in r["points"]]
+        ax.plot(xs, ys, "o-" if len(xs) > 1 else "s", label=r["workdir"])
+        for p in r["points"]:
+            ax.annotate(str(p["temperatures"]), (p["per_task_s"], p["lmlhd_snis"]), fontsize=6)
+    ax.set(xscale="log", xlabel="seconds per new task (1024 particles)",
+           ylabel="median lmlhd_snis (avg over n)", title="accuracy against test time")
+    ax.legend(fontsize=6)
+    fig.tight_layout()
+    fig.savefig(os.path.join(_OUT.value, "dial.png"), dpi=110)
+    print(f"wall time {time.perf_counter() - start:.0f} s; results in {_OUT.value}")
+
+
+if __name__ == "__main__":
+    app.run(main)
