@@ -24,9 +24,14 @@ REFERENCE_FIELDS = ("log_z_ref", "elbo", "elbo_gap", "ess", "lmlhd_ref", "lmlhd_
                     "inference_gain")
 
 
-def reference_fn(model, params, ais_config: reference.AISConfig):
-    """(key, x [C, d_x], y [C, d_y], mask [C]) -> AISOutput: AIS from the prior N(0, I)."""
-    def run_ais(k, x, y, mask):
+def reference_fn(model, ais_config: reference.AISConfig):
+    """(params, key, x [C, d_x], y [C, d_y], mask [C]) -> AISOutput: AIS from the prior N(0, I).
+
+    params is an argument, never a closed-over constant, of everything this module jits: XLA
+    on the CPU (jaxlib 0.10.2) was seen to return wrong values for large batches of a network
+    whose weights were compile-time constants (tests/test_gap.py checks both ways agree).
+    """
+    def run_ais(params, k, x, y, mask):
         zeros = jnp.zeros(model.dim_z)
         return reference.ais(k, model.log_target(params, x, y, mask), zeros, zeros + 1.0,
                              ais_config)
@@ -34,24 +39,25 @@ def reference_fn(model, params, ais_config: reference.AISConfig):
     return run_ais
 
 
-def reference_task_metrics(model, params, ais_config: reference.AISConfig):
-    """Jitted (keys [T], x [T, N, d_x], y [T, N, d_y], mask [C]) -> (log_z_ref [T], lmlhd_ref [T]).
+def reference_task_metrics(model, ais_config: reference.AISConfig):
+    """Jitted (params, keys [T], x [T, N, d_x], y [T, N, d_y], mask [C])
+    -> (log_z_ref [T], lmlhd_ref [T]).
 
     AIS from the prior targets the posterior given the context (the first C points, `mask`);
     `lmlhd_ref` is the protocol's predictive log-likelihood of all N points under those
     weighted reference particles, logsumexp(log w + log p(D_T | z)) - logsumexp(log w): what
     the model would score with (near) exact inference.
     """
-    run_ais = reference_fn(model, params, ais_config)
+    run_ais = reference_fn(model, ais_config)
 
-    def one(k, x, y, mask):
+    def one(params, k, x, y, mask):
         c = mask.shape[0]
-        out = run_ais(k, x[:c], y[:c], mask)
+        out = run_ais(params, k, x[:c], y[:c], mask)
         full = jnp.ones((x.shape[0],), x.dtype)
         ll = jax.vmap(lambda z: model.log_likelihood(params, x, y, full, z))(out.z)
         return out.log_z, logsumexp(out.log_w + ll) - logsumexp(out.log_w)
 
-    return jax.jit(jax.vmap(one, (0, 0, 0, None)))
+    return jax.jit(jax.vmap(one, (None, 0, 0, 0, None)))
 
 
 def reference_gap(workdir: str, num_tasks: int, context_sizes, ais_config: reference.AISConfig,
@@ -79,14 +85,15 @@ def reference_gap(workdir: str, num_tasks: int, context_sizes, ais_config: refer
         evaluate.make_batch_metrics(run.model, run.config.eval.num_particles), run.params,
         jax.random.fold_in(key, 1), tasks.x, tasks.y, context_sizes, num_tasks)
     num_points = tasks.x.shape[1]
-    reference_metrics = reference_task_metrics(run.model, run.params, ais_config)
+    reference_metrics = reference_task_metrics(run.model, ais_config)
 
     result = {"context_sizes": {}, "num_tasks": int(num_tasks),
               "ais": dict(ais_config._asdict())}
     for n in context_sizes:
         mask = first_n_mask(evaluate.context_bucket(n, num_points), n)
         keys = jax.random.split(jax.random.fold_in(key, n), num_tasks)
-        ref, lmlhd_ref = (np.asarray(a) for a in reference_metrics(keys, tasks.x, tasks.y, mask))
+        ref, lmlhd_ref = (np.asarray(a) for a in reference_metrics(
+            run.params, keys, tasks.x, tasks.y, mask))
         own = per_task[int(n)]
         result["context_sizes"][str(n)] = dict(
             log_z_ref=float(np.median(ref)), elbo=float(np.median(own["elbo"])),
@@ -121,10 +128,10 @@ def posterior_samples(workdir: str, num_tasks: int, context_size: int,
     x, y = run.dataset.test.x[:num_tasks, :c], run.dataset.test.y[:num_tasks, :c]
     key_q, key_ref = jax.random.split(jax.random.PRNGKey(seed))
     keys_q = jax.random.split(key_q, num_tasks)
-    out = jax.jit(jax.vmap(lambda k, xi, yi: model.sample(params, k, xi, yi, mask,
-                                                          num_particles)))(keys_q, x, y)
-    ref = jax.jit(jax.vmap(reference_fn(model, params, ais_config), (0, 0, 0, None)))(
-        jax.random.split(key_ref, num_tasks), x, y, mask)
+    out = jax.jit(jax.vmap(lambda p, k, xi, yi: model.sample(p, k, xi, yi, mask, num_particles),
+                           (None, 0, 0, 0)))(params, keys_q, x, y)
+    ref = jax.jit(jax.vmap(reference_fn(model, ais_config), (None, 0, 0, 0, None)))(
+        params, jax.random.split(key_ref, num_tasks), x, y, mask)
     result = dict(z=np.asarray(out.z), log_w=np.asarray(out.log_w), z_ref=np.asarray(ref.z),
                   log_w_ref=np.asarray(ref.log_w), context_size=np.asarray(context_size))
     np.savez(path, **result)

@@ -1,5 +1,6 @@
 """Figures a run leaves in its workdir (matplotlib, Agg backend: no screen needed)."""
 
+import functools
 import os
 
 import jax
@@ -38,7 +39,7 @@ def plot_predictions(model, params, key, tasks, context_sizes, num_tasks: int, p
     num_points, dim_x = x_all.shape[1], x_all.shape[2]
     fig, axes = plt.subplots(num_tasks, len(context_sizes),
                              figsize=(3.2 * len(context_sizes), 2.4 * num_tasks), squeeze=False)
-    predictive = jax.jit(lambda k, x, y, m, q: weighted_predictive(model, params, k, x, y, m, q))
+    predictive = jax.jit(functools.partial(weighted_predictive, model))
     for t in range(num_tasks):
         x, y = x_all[t], y_all[t]
         if dim_x == 1:
@@ -50,7 +51,7 @@ def plot_predictions(model, params, key, tasks, context_sizes, num_tasks: int, p
         for j, n in enumerate(context_sizes):
             ax = axes[t, j]
             mask = first_n_mask(num_points, n)
-            mean, std, funcs, _, _ = predictive(jax.random.fold_in(key, 100 * t + j),
+            mean, std, funcs, _, _ = predictive(params, jax.random.fold_in(key, 100 * t + j),
                                                 x, y, mask, query)
             mean, std, funcs = np.asarray(mean), np.asarray(std), np.asarray(funcs)
             if dim_x == 1:
@@ -108,17 +109,18 @@ def plot_latent_samples(model, params, key, tasks, context_sizes, num_tasks: int
     num_points = x_all.shape[1]
     fig, axes = plt.subplots(num_tasks, len(context_sizes),
                              figsize=(3.0 * len(context_sizes), 2.8 * num_tasks), squeeze=False)
-    sample = jax.jit(lambda k, x, y, m: model.sample(params, k, x, y, m, _PLOT_PARTICLES))
+    # params as an argument, never a compile-time constant (see amvi_jax/gap.py)
+    log_density = jax.jit(lambda p, x, y, m, g: jax.vmap(model.log_target(p, x, y, m))(g))
+    sample = jax.jit(lambda p, k, x, y, m: model.sample(p, k, x, y, m, _PLOT_PARTICLES))
     for t in range(num_tasks):
         for j, n in enumerate(context_sizes):
             mask = first_n_mask(num_points, n)
-            out = sample(jax.random.fold_in(key, 100 * t + j), x_all[t], y_all[t], mask)
+            out = sample(params, jax.random.fold_in(key, 100 * t + j), x_all[t], y_all[t], mask)
             z, w = np.asarray(out.z), np.asarray(jax.nn.softmax(out.log_w))
             lo, hi = z.min(0) - 1.0, z.max(0) + 1.0
             g1, g2 = np.meshgrid(np.linspace(lo[0], hi[0], 80), np.linspace(lo[1], hi[1], 80))
             grid = np.stack([g1.ravel(), g2.ravel()], -1).astype(np.float32)
-            log_target = model.log_target(params, x_all[t], y_all[t], mask)
-            lp = np.asarray(jax.jit(jax.vmap(log_target))(grid)).reshape(g1.shape)
+            lp = np.asarray(log_density(params, x_all[t], y_all[t], mask, grid)).reshape(g1.shape)
             ax = axes[t, j]
             ax.contour(g1, g2, np.exp(lp - lp.max()), levels=6, cmap="Greys")
             ax.scatter(z[:, 0], z[:, 1], s=4 + 200 * w, alpha=0.5, color="C0")

@@ -46,12 +46,12 @@ def test_reference_log_z_and_predictive_match_the_closed_forms():
     model, params, x, y = _linear_gaussian_task()
     config = reference.AISConfig(num_temperatures=256, num_particles=1024,
                                  num_pilot_particles=128, transition="mala")
-    metrics = gap.reference_task_metrics(model, params, config)
+    metrics = gap.reference_task_metrics(model, config)
     n_ctx, width = 5, 8  # the first 5 points in a context window of 8 (masked)
     mask = (jnp.arange(width) < n_ctx).astype(jnp.float32)
     keys = jax.random.split(jax.random.PRNGKey(2), 2)
     xs, ys = jnp.stack([x, x]), jnp.stack([y, y])
-    log_z, lmlhd_ref = (np.asarray(v) for v in metrics(keys, xs, ys, mask))
+    log_z, lmlhd_ref = (np.asarray(v) for v in metrics(params, keys, xs, ys, mask))
     exact_log_z, exact_pred = _exact(model, params, x, y, n_ctx)
     np.testing.assert_allclose(log_z, exact_log_z, atol=0.05)
     # The predictive of all 16 points: dropping the context from the target, or forgetting
