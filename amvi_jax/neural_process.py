@@ -13,6 +13,7 @@ import jax.numpy as jnp
 
 from amvi_jax import encoders, networks, reference, samplers
 from amvi_jax.model import DecoderModel, decoder_from_config
+from amvi_jax.samplers import mixture
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,7 +44,8 @@ class NeuralProcess(DecoderModel):
         )
 
     def encode(self, params, x, y, mask) -> encoders.EncoderOutput:
-        """x [N, d_x], y [N, d_y], mask [N] -> q0 (mean, scale [d_z]) and embedding [d_e]."""
+        """x [N, d_x], y [N, d_y], mask [N] -> q0 (mean, scale; a mixture's log_weights) and
+        embedding [d_e] (shapes: encoders.EncoderOutput)."""
         return self.encoder.apply(params["encoder"], x, y, mask)
 
     def sample(self, params, key, x, y, mask, num_particles: int) -> samplers.SamplerOutput:
@@ -53,6 +55,12 @@ class NeuralProcess(DecoderModel):
         """
         q0 = self.encode(params, x, y, mask)
         log_target = self.log_target(params, x, y, mask)
+        if q0.log_weights is not None:
+            if self.refine is not None:
+                raise ValueError("eval.refine_temperatures > 0 needs a Gaussian q0; "
+                                 "model.q0_components must be 1")
+            return mixture.run(self.sampler, params["sampler"], key, log_target, q0.mean,
+                               q0.scale, q0.log_weights, q0.embedding, num_particles)
         if self.refine is not None:
             out = reference.ais(key, log_target, q0.mean, q0.scale,
                                 self.refine._replace(num_particles=num_particles))

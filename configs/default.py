@@ -39,6 +39,7 @@ def get_config() -> ml_collections.ConfigDict:
         attention_layers=2,        # aggregation="attention" only
         tie_prior=False,           # q0 of an empty context is the model prior N(0, I) exactly
         q0_covariance="diag",      # "full": a correlated q0 (lower-triangular scale)
+        q0_components=1,           # M > 1: q0 is a mixture of M Gaussians (stratified draws)
         decoder_hidden=(64, 64),
         activation="gelu",
         learn_std_y=True,          # learned as std_y_min + softplus(.), initialised at std_y

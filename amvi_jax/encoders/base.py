@@ -14,11 +14,16 @@ class EncoderOutput(NamedTuple):
 
     scale is S: a vector [d_z] (S = diag(scale)) or, with a full-covariance q0, a lower-
     triangular factor [d_z, d_z] with a positive diagonal. The samplers accept both.
+
+    A mixture q0 = sum_m pi_m N(mean_m, S_m S_m^T) (`model.q0_components` = M > 1) has a leading
+    component axis on mean [M, d_z] and scale [M, d_z] or [M, d_z, d_z], and
+    log_weights [M] = log pi (normalised); for one Gaussian log_weights is None.
     """
 
-    mean: jax.Array  # [d_z]
-    scale: jax.Array  # [d_z] or [d_z, d_z]
+    mean: jax.Array  # [d_z] or [M, d_z]
+    scale: jax.Array  # [d_z], [d_z, d_z], [M, d_z] or [M, d_z, d_z]
     embedding: jax.Array  # [d_e], d_e = the encoder's `dim_embedding`
+    log_weights: jax.Array | None = None  # [M]: mixture q0 only
 
 
 class ContextEncoder(nn.Module):
@@ -33,6 +38,7 @@ class ContextEncoder(nn.Module):
     activation: str = "gelu"
     tie_prior: bool = False  # an empty context gives the model prior N(0, I) exactly
     full_covariance: bool = False  # q0 with a lower-triangular scale factor (see `output`)
+    num_components: int = 1  # > 1: a mixture q0 (see `output`)
 
     @property
     def dim_embedding(self) -> int:
@@ -54,7 +60,8 @@ def common_options(model_config) -> dict:
     m = model_config
     return dict(dim_z=m.dim_z, hidden=tuple(m.encoder_hidden), activation=m.activation,
                 tie_prior=bool(m.get("tie_prior", False)),
-                full_covariance=m.get("q0_covariance", "diag") == "full")
+                full_covariance=m.get("q0_covariance", "diag") == "full",
+                num_components=int(m.get("q0_components", 1)))
 
 
 def output(encoder: ContextEncoder, mean, log_scale, embedding, mask) -> EncoderOutput:
@@ -64,17 +71,39 @@ def output(encoder: ContextEncoder, mean, log_scale, embedding, mask) -> Encoder
     L = (I + C) diag(exp(log_scale)), C strictly lower triangular from a zero-initialised linear
     map of the embedding (a submodule named "correlation"): q0 starts diagonal, its
     log-determinant stays sum(log_scale), and with `tie_prior` an empty context keeps C = 0.
+
+    With `encoder.num_components` = M > 1, q0 is a mixture around the encoder's Gaussian: from
+    the embedding, linear heads give component m the mean mean + exp(log_scale) * o_m, the log
+    scale log_scale + s_m and the weight softmax(a)_m. s and a start at 0 (equal widths and
+    weights); o starts at a fixed random spread of about one q0 standard deviation, since
+    identical components would get identical gradients and never separate. With `tie_prior` an
+    empty context gives M copies of N(0, I), i.e. the prior exactly.
     """
+    d, num = encoder.dim_z, encoder.num_components
+    log_weights = None
+    if num > 1:
+        offsets = nn.Dense(num * d, kernel_init=nn.initializers.zeros,
+                           bias_init=nn.initializers.normal(1.0), name="component_offsets")
+        widths = nn.Dense(num * d, kernel_init=nn.initializers.zeros, name="component_scales")
+        logits = nn.Dense(num, kernel_init=nn.initializers.zeros, name="component_logits")
+        o = offsets(embedding).reshape(num, d)
+        s = widths(embedding).reshape(num, d)
+        a = logits(embedding)
+        if encoder.tie_prior:
+            empty = jnp.sum(mask) == 0
+            o, s, a = (jnp.where(empty, 0.0, v) for v in (o, s, a))
+        mean = mean[None, :] + jnp.exp(log_scale)[None, :] * o
+        log_scale = log_scale[None, :] + s
+        log_weights = jax.nn.log_softmax(a)
     scale = jnp.exp(log_scale)
-    d = encoder.dim_z
     if encoder.full_covariance and d > 1:
         off = nn.Dense(d * (d - 1) // 2, kernel_init=nn.initializers.zeros,
                        name="correlation")(embedding)
         if encoder.tie_prior:
             off = jnp.where(jnp.sum(mask) == 0, 0.0, off)
         rows, cols = jnp.tril_indices(d, -1)
-        scale = jnp.eye(d, dtype=scale.dtype).at[rows, cols].set(off) * scale[None, :]
-    return EncoderOutput(mean, scale, embedding)
+        scale = jnp.eye(d, dtype=scale.dtype).at[rows, cols].set(off) * scale[..., None, :]
+    return EncoderOutput(mean, scale, embedding, log_weights)
 
 
 def prior_if_empty(mask: jax.Array, mean: jax.Array, log_scale: jax.Array):

@@ -36,6 +36,17 @@ def validate(config) -> None:
     if covariance not in encoders.Q0_COVARIANCES:
         checks.fail("model.q0_covariance", covariance,
                     f"unknown; valid: {', '.join(encoders.Q0_COVARIANCES)}")
+    num_components = config.model.get("q0_components", 1)
+    if num_components != 1:
+        checks.positive_int(config, "model.q0_components")
+    for f in ("train.num_particles", "eval.num_particles", "eval.validation_particles"):
+        if checks.get(config, f) % num_components:
+            checks.fail(f, checks.get(config, f),
+                        f"must be a multiple of model.q0_components={num_components} "
+                        "(each mixture component draws as many particles)")
+    if num_components > 1 and config.eval.get("refine_temperatures", 0):
+        checks.fail("eval.refine_temperatures", config.eval.refine_temperatures,
+                    "the test-time dial starts from a Gaussian q0; needs model.q0_components=1")
     checks.widths(config, "model.encoder_hidden")
     encoders.from_config(config.model)  # raises, naming the encoder option
     samplers.REGISTRY.check(config.sampler.name, "sampler.name")

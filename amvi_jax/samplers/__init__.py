@@ -15,7 +15,7 @@ import ml_collections
 
 from amvi_jax.registry import Registry
 from amvi_jax.samplers import dds, dis, gaussian, overdamped, underdamped
-from amvi_jax.samplers.base import Sampler, SamplerOutput, Schedules
+from amvi_jax.samplers.base import Sampler, SamplerOutput, Schedules, Start
 
 REGISTRY = Registry("sampler", {
     "gaussian": gaussian,
@@ -30,7 +30,7 @@ REGISTRY = Registry("sampler", {
 NAMES = REGISTRY.names
 DIFFUSIONS = tuple(name for name in NAMES if name != "gaussian")
 
-__all__ = ["DIFFUSIONS", "NAMES", "REGISTRY", "Sampler", "SamplerOutput", "Schedules",
+__all__ = ["DIFFUSIONS", "NAMES", "REGISTRY", "Sampler", "SamplerOutput", "Schedules", "Start",
            "default_config", "from_config", "get"]
 
 

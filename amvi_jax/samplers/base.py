@@ -51,11 +51,30 @@ class Schedules(NamedTuple):
 
 class SamplerOutput(NamedTuple):
     """z [P, d_z] final particles, log_w [P] log importance weights, and the run's schedules
-    (leaves carry no particle axis; under vmap over tasks they gain the task axis)."""
+    (leaves carry no particle axis; under vmap over tasks they gain the task axis).
+
+    z0 [P, d_z] are the particles' starting points, drawn from q0 (None where a sampler does not
+    start from q0): the weight's only q0 term is -log q0(z0), which is what lets a mixture q0
+    reuse any sampler (`samplers.mixture`).
+    """
 
     z: jax.Array
     log_w: jax.Array
     schedules: Schedules
+    z0: jax.Array | None = None
+
+
+class Start(NamedTuple):
+    """Given starting particles, for a q0 that is not the Gaussian N(q0_mean, S S^T) the sampler
+    whitens with (e.g. a mixture, `samplers.mixture`).
+
+    u [P, d_z]: the starts in the whitened coordinates u = S^-1 (z - q0_mean).
+    log_q [P]: the log density they were drawn from, in those coordinates (log q0(z) + log|det S|),
+        minus any stratification correction; the weight's q0 term is -log_q.
+    """
+
+    u: jax.Array
+    log_q: jax.Array
 
 
 @dataclasses.dataclass(frozen=True)
@@ -180,11 +199,15 @@ def check_q0(q0_mean, q0_scale) -> None:
         chex.assert_shape(q0_scale, (q0_mean.shape[0], q0_mean.shape[0]))
 
 
-def check_inputs(q0_mean, q0_scale, embedding, num_particles: int) -> None:
+def check_inputs(q0_mean, q0_scale, embedding, num_particles: int,
+                 start: Start | None = None) -> None:
     check_q0(q0_mean, q0_scale)
     chex.assert_rank(embedding, 1)
     if int(num_particles) < 1:
         raise ValueError(f"num_particles={num_particles} must be >= 1")
+    if start is not None:
+        chex.assert_shape(start.u, (int(num_particles), q0_mean.shape[0]))
+        chex.assert_shape(start.log_q, (int(num_particles),))
 
 
 # ------------------------------------------------------------------------------------------

@@ -92,9 +92,14 @@ def make(kernel: Kernel, cfg) -> base.Sampler:
     def schedules(params, embedding) -> base.Schedules:
         return kernel.schedules(cfg, params, embedding)
 
-    def run(params, key, log_target, q0_mean, q0_scale, embedding, num_particles: int):
-        """-> SamplerOutput(z [P, d_z], log_w [P], schedules)."""
-        base.check_inputs(q0_mean, q0_scale, embedding, num_particles)
+    def run(params, key, log_target, q0_mean, q0_scale, embedding, num_particles: int,
+            start: base.Start | None = None):
+        """-> SamplerOutput(z [P, d_z], log_w [P], schedules, z0 [P, d_z]).
+
+        The particles start from N(q0_mean, S S^T), or from `start` (given in the coordinates
+        that this Gaussian whitens) when one is given.
+        """
+        base.check_inputs(q0_mean, q0_scale, embedding, num_particles, start)
         dim_z = q0_mean.shape[0]
         log_gamma_u, to_z = base.whiten(log_target, q0_mean, q0_scale)
         evaluate = jax.vmap(jax.value_and_grad(log_gamma_u))
@@ -110,15 +115,19 @@ def make(kernel: Kernel, cfg) -> base.Sampler:
             body = jax.checkpoint(body)
         key_0 = jax.random.fold_in(key, 0)
         key_u, key_aux = jax.random.split(key_0) if kernel.auxiliary else (key_0, None)
-        u0 = jax.random.normal(key_u, (num_particles, dim_z))
+        if start is None:
+            u0 = jax.random.normal(key_u, (num_particles, dim_z))
+            log_w0 = -base.log_normal_diag(u0, 0.0, 1.0)
+        else:
+            u0, log_w0 = start.u, -start.log_q
         state, log_q_aux = kernel.init(cfg, ctx, key_aux, Particles(u0, *evaluate(u0)))
-        log_w0 = -base.log_normal_diag(u0, 0.0, 1.0)
         if log_q_aux is not None:
             log_w0 = log_w0 - log_q_aux
         (state, log_w), _ = jax.lax.scan(body, (state, log_w0), jnp.arange(num_steps))
         log_w = log_w + state.log_gamma
         if kernel.final is not None:
             log_w = log_w + kernel.final(cfg, ctx, state)
-        return base.SamplerOutput(jax.vmap(to_z)(state.u), log_w, sched)
+        to_z = jax.vmap(to_z)
+        return base.SamplerOutput(to_z(state.u), log_w, sched, to_z(u0))
 
     return base.Sampler(kernel.name, cfg, init, run, schedules)
