@@ -62,13 +62,69 @@ def test_split_objectives_route_the_gradients(tiny_config):
 
 
 @pytest.mark.slow
-def test_training_on_the_iw_bound_runs_and_logs_it(tiny_config, tmp_path):
+@pytest.mark.parametrize("objective, proposal", [("iw", "elbo"), ("sinp", "")])
+def test_training_on_the_iw_bound_runs_and_logs_it(tiny_config, tmp_path, objective, proposal):
     from amvi_jax import experiment
 
-    tiny_config.train.update(dict(objective="iw", proposal_objective="elbo", num_particles=4,
-                                  min_context_size=0))
+    tiny_config.train.update(dict(objective=objective, proposal_objective=proposal,
+                                  num_particles=4, min_context_size=0))
     tiny_config.model.tie_prior = True
     summary = experiment.train_and_evaluate(tiny_config, str(tmp_path / "run"))
     assert np.isfinite(summary["average"]["lmlhd_snis_median"])
     # The empty context is exact with the tied prior: its ELBO is log Z = 0.
     assert abs(summary["context_sizes"]["0"]["elbo_median"]) < 1e-4
+
+
+def _model_and_batch(config, sampler=None):
+    from configs import default
+
+    if sampler is not None:
+        config = default.with_diffusion(config, sampler, num_steps=2)
+        config.sampler.hidden = (8,)
+    ds = workdir.load_data(config)
+    model = methods.REGISTRY["amortized"].setup(config, ds).model
+    params = model.init(jax.random.PRNGKey(0), 1, 1)
+    params = jax.tree.map(lambda a: a + 0.05 * jnp.ones_like(a), params)  # non-zero network
+    batch = data.sample_train_batch(jax.random.PRNGKey(1), ds.meta_train.x, ds.meta_train.y,
+                                    4, 2)
+    return model, params, batch
+
+
+def test_sinp_m_step_is_the_iw_gradient_without_the_path(tiny_config):
+    """K = 0: the particles do not depend on the decoder, so the M-step's decoder gradient IS
+    the IW bound's, and the encoder gets the ELBO's. With a diffusion (DDS, whose moves follow
+    the decoder's score) the two decoder gradients differ by the pathwise part."""
+    key = jax.random.PRNGKey(2)
+    for sampler in (None, "dds"):
+        model, params, batch = _model_and_batch(tiny_config, sampler)
+
+        def neg(objective, model=model, batch=batch):
+            return lambda p: -jnp.mean(step_lib.batch_bounds(model, p, key, batch, 8,
+                                                             objective)[0])
+
+        loss, _, _, grads = jax.jit(lambda p, model=model, batch=batch: step_lib.em_gradients(
+            model, p, key, batch, 8, objectives.elbo))(params)
+        iw_loss, g_iw = jax.value_and_grad(neg(objectives.iw))(params)
+        g_elbo = jax.grad(neg(objectives.elbo))(params)
+        assert float(loss) == pytest.approx(float(iw_loss), rel=1e-5)
+        for a, b in zip(jax.tree.leaves(grads["encoder"]), jax.tree.leaves(g_elbo["encoder"]),
+                        strict=True):
+            np.testing.assert_allclose(a, b, rtol=2e-4, atol=1e-5)
+        gap = max(float(np.max(np.abs(a - b))) for a, b in zip(
+            jax.tree.leaves(grads["decoder"]), jax.tree.leaves(g_iw["decoder"]), strict=True))
+        if sampler is None:
+            assert gap < 1e-4
+        else:
+            assert gap > 1e-3
+
+
+def test_sinp_proposal_defaults_to_the_elbo():
+    from configs import default
+
+    tc = default.get_config().train
+    tc.objective = "sinp"
+    assert objectives.proposal_name(tc) == "elbo"
+    tc.proposal_objective = "iw"
+    assert objectives.proposal_name(tc) == "iw"
+    tc.objective, tc.proposal_objective = "iw", ""
+    assert objectives.proposal_name(tc) == "iw"

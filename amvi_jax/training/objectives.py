@@ -12,6 +12,13 @@ scalar; the training step averages it over tasks and context subsets and ascends
   are good. For the proposal (encoder, sampler) its signal-to-noise ratio falls as P grows
   (Rainforth et al. 2018), which is why `train.proposal_objective` can give the proposal
   another objective (e.g. `elbo`) while the decoder follows `train.objective`.
+- `sinp`: expectation maximisation with self-normalised importance weights, after SI-NP
+  (Wang, Federici and van Hoof, ICLR 2023). Its value is the IW bound; the decoder ascends
+  the M-step surrogate sum_p sg(softmax(log w))_p log gamma_theta(sg(z_p)), i.e. the particles
+  are held fixed. With K = 0 this is exactly the IW bound's decoder gradient; with a diffusion
+  it drops the pathwise part (how z_p moves with the decoder's score, which is what explodes at
+  large K), leaving the importance-sampling estimate of grad log p(D_C). The encoder and
+  sampler ascend `train.proposal_objective`, `elbo` unless set (the M-step gives them nothing).
 """
 
 import jax
@@ -31,5 +38,15 @@ def iw(log_w: jax.Array) -> jax.Array:
     return logsumexp(log_w) - jnp.log(log_w.shape[-1])
 
 
-REGISTRY = Registry("objective", {"elbo": elbo, "iw": iw})
+REGISTRY = Registry("objective", {"elbo": elbo, "iw": iw, "sinp": iw})
 NAMES = REGISTRY.names
+# Objectives whose decoder gradient is the M-step one with fixed particles (training/step.py).
+EXPECTATION_MAXIMISATION = ("sinp",)
+
+
+def proposal_name(train_config) -> str:
+    """The objective the encoder and sampler ascend (`train.proposal_objective`, else the
+    decoder's; `elbo` for an expectation-maximisation objective)."""
+    name = train_config.get("objective", "elbo")
+    default = "elbo" if name in EXPECTATION_MAXIMISATION else name
+    return train_config.get("proposal_objective", "") or default

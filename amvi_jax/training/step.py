@@ -5,7 +5,8 @@ subsets per task from `fold_in(base_key, step)`, so a resumed run repeats exactl
 is vmapped over tasks and subsets and itself vmaps over particles; the objective of every
 (task, subset) is averaged; Adam with global-norm clipping updates encoder, decoder and sampler
 together. With `train.proposal_objective` set to another objective, the decoder ascends
-`train.objective` and the encoder and sampler ascend the proposal objective.
+`train.objective` and the encoder and sampler ascend the proposal objective; objective `sinp`
+gives the decoder an M-step with fixed particles instead (`em_gradients`).
 """
 
 import jax
@@ -32,18 +33,62 @@ def make_optimizer(config) -> optax.GradientTransformation:
     return optax.chain(optax.clip_by_global_norm(tc.grad_clip_norm), optax.adam(rate))
 
 
-def batch_bounds(model, params, key, batch: data.TrainBatch, num_particles: int, objective):
-    """Per (task, subset) of a batch with mask [B, S, N]: (objective, ELBO, log Z-hat), each
-    [B, S]."""
+def _over_batch(fn, num_per_subset: int):
+    """vmap fn(x [N, d_x], y [N, d_y], *per_subset) over tasks and subsets: x, y carry a
+    task axis, the `num_per_subset` further arguments (the mask first) a task and a subset axis.
+    """
+    inner = jax.vmap(fn, in_axes=(None, None) + (0,) * num_per_subset)
+    return jax.vmap(inner, in_axes=(0, 0) + (0,) * num_per_subset)
+
+
+def batch_particles(model, params, key, batch: data.TrainBatch, num_particles: int):
+    """The sampler on every (task, subset) of a batch with mask [B, S, N]
+    -> (z [B, S, P, d_z], log_w [B, S, P])."""
     num_tasks, num_subsets = batch.mask.shape[:2]
     keys = jax.random.split(key, num_tasks * num_subsets).reshape(num_tasks, num_subsets, -1)
 
-    def one(k, x, y, mask):
-        log_w = model.sample(params, k, x, y, mask, num_particles).log_w
-        return objective(log_w), jnp.mean(log_w), logsumexp(log_w) - jnp.log(num_particles)
+    def one(x, y, mask, k):
+        out = model.sample(params, k, x, y, mask, num_particles)
+        return out.z, out.log_w
 
-    over_subsets = jax.vmap(one, in_axes=(0, None, None, 0))
-    return jax.vmap(over_subsets)(keys, batch.x, batch.y, batch.mask)
+    return _over_batch(one, 2)(batch.x, batch.y, batch.mask, keys)
+
+
+def batch_bounds(model, params, key, batch: data.TrainBatch, num_particles: int, objective):
+    """Per (task, subset) of a batch with mask [B, S, N]: (objective, ELBO, log Z-hat), each
+    [B, S]."""
+    log_w = batch_particles(model, params, key, batch, num_particles)[1]
+    value = jax.vmap(jax.vmap(objective))(log_w)
+    return value, jnp.mean(log_w, -1), logsumexp(log_w, -1) - jnp.log(num_particles)
+
+
+def em_gradients(model, params, key, batch: data.TrainBatch, num_particles: int,
+                 proposal_objective):
+    """An expectation-maximisation step (objective `sinp`): the decoder ascends
+    mean over (task, subset) of sum_p sg(softmax(log w))_p log gamma_theta(sg(z_p)), the encoder
+    and sampler `proposal_objective`.
+
+    -> (loss [] = -mean IW bound, elbo [], log Z-hat [], grads like params).
+    """
+    def proposal_loss(p):
+        z, log_w = batch_particles(model, p, key, batch, num_particles)
+        return -jnp.mean(jax.vmap(jax.vmap(proposal_objective))(log_w)), (z, log_w)
+
+    (_, (z, log_w)), grads = jax.value_and_grad(proposal_loss, has_aux=True)(params)
+    z, log_w = jax.lax.stop_gradient((z, log_w))
+    weights = jax.nn.softmax(log_w, axis=-1)
+
+    def m_step(decoder):
+        p = dict(params, decoder=decoder)
+
+        def one(x, y, mask, z_s, w_s):
+            return jnp.sum(w_s * jax.vmap(model.log_target(p, x, y, mask))(z_s))
+
+        return -jnp.mean(_over_batch(one, 3)(batch.x, batch.y, batch.mask, z, weights))
+
+    grads = dict(grads, decoder=jax.grad(m_step)(params["decoder"]))
+    log_z_hat = logsumexp(log_w, axis=-1) - jnp.log(num_particles)
+    return -jnp.mean(log_z_hat), jnp.mean(log_w), jnp.mean(log_z_hat), grads
 
 
 def split_gradients(model, params, key, batch: data.TrainBatch, num_particles: int,
@@ -54,7 +99,7 @@ def split_gradients(model, params, key, batch: data.TrainBatch, num_particles: i
     -> (loss [] = -mean model objective, elbo [], log Z-hat [], grads like params).
     """
     def all_log_w(p):
-        return batch_bounds(model, p, key, batch, num_particles, lambda lw: lw)[0]  # [B, S, P]
+        return batch_particles(model, p, key, batch, num_particles)[1]  # [B, S, P]
 
     log_w, vjp = jax.vjp(all_log_w, params)
 
@@ -79,7 +124,7 @@ def make_train_step(model, optimizer, config, mesh=None):
     # .get: run directories written before these options existed restore with the old meaning.
     name = tc.get("objective", "elbo")
     objective = objectives.REGISTRY[name]
-    proposal = tc.get("proposal_objective", "") or name
+    proposal = objectives.proposal_name(tc)
     proposal_objective = objectives.REGISTRY[proposal]
     min_context_size = tc.get("min_context_size", 1)
 
@@ -95,7 +140,10 @@ def make_train_step(model, optimizer, config, mesh=None):
                                                   tc.num_particles, objective)
             return -jnp.mean(value), (jnp.mean(elbo), jnp.mean(log_z_hat))
 
-        if proposal == name:
+        if name in objectives.EXPECTATION_MAXIMISATION:
+            loss, elbo, log_z_hat, grads = em_gradients(
+                model, state.params, key_model, batch, tc.num_particles, proposal_objective)
+        elif proposal == name:
             (loss, (elbo, log_z_hat)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
                 state.params)
         else:
