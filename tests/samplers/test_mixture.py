@@ -132,7 +132,7 @@ def test_encoder_mixture_shapes_and_exact_prior_at_empty_context(aggregation, co
 
 @pytest.mark.parametrize("updates, match", [
     (dict(q0_components=0), "config.model.q0_components"),
-    (dict(q0_components=3), "config.train.num_particles=4: must be a multiple"),
+    (dict(q0_components=3), "config.train.num_particles=16: must be a multiple"),
 ])
 def test_mixture_config_is_checked_at_the_boundary(updates, match):
     from amvi_jax import configuration
