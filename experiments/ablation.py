@@ -26,6 +26,8 @@ _SEEDS = flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds to pair on.")
 _BASELINE = flags.DEFINE_string("baseline", None, "Variant label to pair against (default: "
                                 "the first).")
 _OUTPUT = flags.DEFINE_string("output", "", "Also write the Markdown table here.")
+_BY_CONTEXT = flags.DEFINE_bool("by_context", False, "Also a table of lmlhd_snis at every "
+                                "context size (mean ± s.e. over seeds).")
 _PRESET = config_flags.DEFINE_config_file("preset", "configs/presets.py:cpu",
                                           "The runner preset (reference settings).")
 
@@ -89,6 +91,26 @@ def rows(variants: dict[str, str], methods, benchmarks, seeds, baseline: str, pr
     return lines
 
 
+def context_rows(variants: dict[str, str], methods, benchmarks, seeds, preset):
+    """-> Markdown lines: lmlhd_snis per context size for every (benchmark, method, variant)."""
+    lines = []
+    for bench in benchmarks:
+        for method in methods:
+            for label, path in variants.items():
+                recs = [r for r in (report.record(path, bench, method, s, preset) for s in seeds)
+                        if r is not None]
+                if not recs:
+                    continue
+                ns = sorted(recs[0]["eval"]["context_sizes"], key=int)
+                if not lines:
+                    lines = ["| benchmark | method | variant | " + " | ".join(
+                        f"n = {n}" for n in ns) + " |", "|---" * (3 + len(ns)) + "|"]
+                lines.append("| " + " | ".join([bench, method, label] + [report.fmt(
+                    report.mean_se([r["eval"]["context_sizes"][n]["lmlhd_snis_median"]
+                                    for r in recs])) for n in ns]) + " |")
+    return lines
+
+
 def main(argv):
     del argv
     variants = parse_variants(_VARIANTS.value or [])
@@ -97,8 +119,12 @@ def main(argv):
     baseline = _BASELINE.value or next(iter(variants))
     if baseline not in variants:
         raise app.UsageError(f"--baseline={baseline!r}: valid: {', '.join(variants)}")
-    table = "\n".join(rows(variants, _METHODS.value, _BENCHMARKS.value,
-                           [int(s) for s in _SEEDS.value], baseline, _PRESET.value)) + "\n"
+    seeds = [int(s) for s in _SEEDS.value]
+    lines = rows(variants, _METHODS.value, _BENCHMARKS.value, seeds, baseline, _PRESET.value)
+    if _BY_CONTEXT.value:
+        lines += [""] + context_rows(variants, _METHODS.value, _BENCHMARKS.value, seeds,
+                                     _PRESET.value)
+    table = "\n".join(lines) + "\n"
     print(table)
     if _OUTPUT.value:
         with open(_OUTPUT.value, "w") as f:

@@ -49,3 +49,12 @@ def test_bad_variants_are_rejected(tmp_path):
         ablation.parse_variants(["runs/x"])
     with pytest.raises(ValueError, match="no such directory"):
         ablation.parse_variants([f"x={tmp_path / 'missing'}"])
+
+
+def test_context_table_has_one_column_per_context_size(tmp_path):
+    a = str(tmp_path / "a")
+    for seed, score in enumerate((-10.0, -14.0)):
+        _cell(a, "sinusoid1d", "np", seed, score, 3.0)
+    lines = ablation.context_rows({"elbo": a}, ["np"], ["sinusoid1d"], [0, 1], TINY)
+    assert lines[0] == "| benchmark | method | variant | n = 0 | n = 16 |"
+    assert lines[2] == "| sinusoid1d | np | elbo | -12.00 ± 2.00 | 4.00 ± 2.00 |"
