@@ -30,16 +30,25 @@ def test_iw_bound_tightens_with_particles_towards_log_z():
     assert bound[1024] > target.log_z - 1.0
 
 
-def test_split_objectives_route_the_gradients(tiny_config):
-    """objective = iw, proposal_objective = elbo: the decoder's gradient is that of the IW
-    bound, the encoder's (and any sampler's) that of the ELBO, on the same batch and particles."""
-    config = tiny_config
+def _model_and_batch(config, sampler=None):
+    from configs import default
+
+    if sampler is not None:
+        config = default.with_diffusion(config, sampler, num_steps=2)
+        config.sampler.hidden = (8,)
     ds = workdir.load_data(config)
     model = methods.REGISTRY["amortized"].setup(config, ds).model
     params = model.init(jax.random.PRNGKey(0), 1, 1)
     params = jax.tree.map(lambda a: a + 0.05 * jnp.ones_like(a), params)  # non-zero network
     batch = data.sample_train_batch(jax.random.PRNGKey(1), ds.meta_train.x, ds.meta_train.y,
                                     4, 2)
+    return model, params, batch
+
+
+def test_split_objectives_route_the_gradients(tiny_config):
+    """objective = iw, proposal_objective = elbo: the decoder's gradient is that of the IW
+    bound, the encoder's (and any sampler's) that of the ELBO, on the same batch and particles."""
+    model, params, batch = _model_and_batch(tiny_config)
     key = jax.random.PRNGKey(2)
 
     def neg(objective):
@@ -73,21 +82,6 @@ def test_training_on_the_iw_bound_runs_and_logs_it(tiny_config, tmp_path, object
     assert np.isfinite(summary["average"]["lmlhd_snis_median"])
     # The empty context is exact with the tied prior: its ELBO is log Z = 0.
     assert abs(summary["context_sizes"]["0"]["elbo_median"]) < 1e-4
-
-
-def _model_and_batch(config, sampler=None):
-    from configs import default
-
-    if sampler is not None:
-        config = default.with_diffusion(config, sampler, num_steps=2)
-        config.sampler.hidden = (8,)
-    ds = workdir.load_data(config)
-    model = methods.REGISTRY["amortized"].setup(config, ds).model
-    params = model.init(jax.random.PRNGKey(0), 1, 1)
-    params = jax.tree.map(lambda a: a + 0.05 * jnp.ones_like(a), params)  # non-zero network
-    batch = data.sample_train_batch(jax.random.PRNGKey(1), ds.meta_train.x, ds.meta_train.y,
-                                    4, 2)
-    return model, params, batch
 
 
 def test_sinp_m_step_is_the_iw_gradient_without_the_path(tiny_config):
