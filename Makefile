@@ -1,7 +1,7 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-CONFIG ?= configs/np.py
+CONFIG ?= configs/dds.py
 
 .PHONY: run test lint bench clean
 
