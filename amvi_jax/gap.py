@@ -29,7 +29,7 @@ def reference_fn(model, ais_config: reference.AISConfig):
 
     params is an argument, never a closed-over constant, of everything this module jits: XLA
     on the CPU (jaxlib 0.10.2) was seen to return wrong values for large batches of a network
-    whose weights were compile-time constants (tests/test_gap.py checks both ways agree).
+    whose weights were compile-time constants (docs/DESIGN.md section 4.3).
     """
     def run_ais(params, k, x, y, mask):
         zeros = jnp.zeros(model.dim_z)

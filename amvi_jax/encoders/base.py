@@ -80,6 +80,7 @@ def output(encoder: ContextEncoder, mean, log_scale, embedding, mask) -> Encoder
     empty context gives M copies of N(0, I), i.e. the prior exactly.
     """
     d, num = encoder.dim_z, encoder.num_components
+    empty = jnp.sum(mask) == 0
     log_weights = None
     if num > 1:
         offsets = nn.Dense(num * d, kernel_init=nn.initializers.zeros,
@@ -90,7 +91,6 @@ def output(encoder: ContextEncoder, mean, log_scale, embedding, mask) -> Encoder
         s = widths(embedding).reshape(num, d)
         a = logits(embedding)
         if encoder.tie_prior:
-            empty = jnp.sum(mask) == 0
             o, s, a = (jnp.where(empty, 0.0, v) for v in (o, s, a))
         mean = mean[None, :] + jnp.exp(log_scale)[None, :] * o
         log_scale = log_scale[None, :] + s
@@ -100,7 +100,7 @@ def output(encoder: ContextEncoder, mean, log_scale, embedding, mask) -> Encoder
         off = nn.Dense(d * (d - 1) // 2, kernel_init=nn.initializers.zeros,
                        name="correlation")(embedding)
         if encoder.tie_prior:
-            off = jnp.where(jnp.sum(mask) == 0, 0.0, off)
+            off = jnp.where(empty, 0.0, off)
         rows, cols = jnp.tril_indices(d, -1)
         scale = jnp.eye(d, dtype=scale.dtype).at[rows, cols].set(off) * scale[..., None, :]
     return EncoderOutput(mean, scale, embedding, log_weights)

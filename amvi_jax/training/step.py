@@ -12,7 +12,6 @@ gives the decoder an M-step with fixed particles instead (`em_gradients`).
 import jax
 import jax.numpy as jnp
 import optax
-from jax.scipy.special import logsumexp
 
 from amvi_jax import data, sharding
 from amvi_jax.training import objectives
@@ -54,12 +53,17 @@ def batch_particles(model, params, key, batch: data.TrainBatch, num_particles: i
     return _over_batch(one, 2)(batch.x, batch.y, batch.mask, keys)
 
 
+def per_subset(objective, log_w: jax.Array) -> jax.Array:
+    """objective of every (task, subset): log_w [B, S, P] -> [B, S]."""
+    return jax.vmap(jax.vmap(objective))(log_w)
+
+
 def batch_bounds(model, params, key, batch: data.TrainBatch, num_particles: int, objective):
     """Per (task, subset) of a batch with mask [B, S, N]: (objective, ELBO, log Z-hat), each
     [B, S]."""
     log_w = batch_particles(model, params, key, batch, num_particles)[1]
-    value = jax.vmap(jax.vmap(objective))(log_w)
-    return value, jnp.mean(log_w, -1), logsumexp(log_w, -1) - jnp.log(num_particles)
+    return (per_subset(objective, log_w), per_subset(objectives.elbo, log_w),
+            per_subset(objectives.iw, log_w))
 
 
 def em_gradients(model, params, key, batch: data.TrainBatch, num_particles: int,
@@ -72,7 +76,7 @@ def em_gradients(model, params, key, batch: data.TrainBatch, num_particles: int,
     """
     def proposal_loss(p):
         z, log_w = batch_particles(model, p, key, batch, num_particles)
-        return -jnp.mean(jax.vmap(jax.vmap(proposal_objective))(log_w)), (z, log_w)
+        return -jnp.mean(per_subset(proposal_objective, log_w)), (z, log_w)
 
     (_, (z, log_w)), grads = jax.value_and_grad(proposal_loss, has_aux=True)(params)
     z, log_w = jax.lax.stop_gradient((z, log_w))
@@ -87,8 +91,8 @@ def em_gradients(model, params, key, batch: data.TrainBatch, num_particles: int,
         return -jnp.mean(_over_batch(one, 3)(batch.x, batch.y, batch.mask, z, weights))
 
     grads = dict(grads, decoder=jax.grad(m_step)(params["decoder"]))
-    log_z_hat = logsumexp(log_w, axis=-1) - jnp.log(num_particles)
-    return -jnp.mean(log_z_hat), jnp.mean(log_w), jnp.mean(log_z_hat), grads
+    log_z_hat = jnp.mean(per_subset(objectives.iw, log_w))
+    return -log_z_hat, jnp.mean(log_w), log_z_hat, grads
 
 
 def split_gradients(model, params, key, batch: data.TrainBatch, num_particles: int,
@@ -104,14 +108,13 @@ def split_gradients(model, params, key, batch: data.TrainBatch, num_particles: i
     log_w, vjp = jax.vjp(all_log_w, params)
 
     def neg_mean(objective):
-        return lambda lw: -jnp.mean(jax.vmap(jax.vmap(objective))(lw))
+        return lambda lw: -jnp.mean(per_subset(objective, lw))
 
     loss, cot_model = jax.value_and_grad(neg_mean(model_objective))(log_w)
     (g_model,) = vjp(cot_model)
     (g_proposal,) = vjp(jax.grad(neg_mean(proposal_objective))(log_w))
     grads = dict(g_proposal, decoder=g_model["decoder"])
-    log_z_hat = jnp.mean(logsumexp(log_w, axis=-1) - jnp.log(log_w.shape[-1]))
-    return loss, jnp.mean(log_w), log_z_hat, grads
+    return loss, jnp.mean(log_w), jnp.mean(per_subset(objectives.iw, log_w)), grads
 
 
 def make_train_step(model, optimizer, config, mesh=None):
