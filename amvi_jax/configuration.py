@@ -8,7 +8,7 @@ import os
 
 from amvi_jax import methods
 from amvi_jax.checks import fail, positive, positive_int, widths
-from amvi_jax.data import BENCHMARKS
+from amvi_jax.data import BENCHMARKS, images
 
 
 def validate(config) -> None:
@@ -20,9 +20,15 @@ def validate(config) -> None:
     if bench.endswith(".npz"):
         if not os.path.exists(bench):
             fail("data.benchmark", bench, "no such .npz file")
+    elif images.is_tfds(bench):
+        if not images.dataset_name(bench):
+            fail("data.benchmark", bench, "name a tensorflow-datasets image dataset, e.g. "
+                                          "tfds:mnist")
     elif bench not in BENCHMARKS:
         fail("data.benchmark", bench,
-             f"unknown benchmark; valid names: {', '.join(BENCHMARKS)} or a path to a .npz file")
+             f"unknown benchmark; valid names: {', '.join(BENCHMARKS)}, tfds:<name> (a "
+             "tensorflow-datasets image dataset) or a path to a .npz file")
+    positive_int(config, "data.image_size", allow_zero=True)
     for f in ("data.num_tasks", "data.num_points", "data.num_test_points",
               "data.num_validation_tasks", "data.num_test_tasks"):
         positive_int(config, f)
@@ -47,6 +53,8 @@ def validate(config) -> None:
               "train.checkpoint_every"):
         positive_int(config, f)
     positive(config, "train.learning_rate")
+    if not config.train.get("time_budget_s", 0.0) >= 0:
+        fail("train.time_budget_s", config.train.time_budget_s, "must be >= 0 (0 = no budget)")
 
     for f in ("eval.num_particles", "eval.task_chunk", "eval.validation_particles"):
         positive_int(config, f)

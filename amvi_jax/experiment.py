@@ -47,14 +47,19 @@ def train(config, workdir: str, stop_after: int | None = None) -> Run:
 
     ckpts = checkpoint.Checkpoints(workdir)
     state, restored = loop.resume(ckpts, setup.state, workdir)
+    time_offset = 0.0
     if not restored and setup.warm_start is not None:
         state = setup.warm_start(state)
+        # time_s continues from the run it starts from: a warm-started diffusion's curve
+        # against wall time includes the Gaussian stage it needed.
+        time_offset = workdir_lib.last_time_s(
+            os.path.join(config.train.init_from, "metrics.jsonl"))
     state = jax.device_put(state, sharding.replicated(mesh))
     if main_process:
         workdir_lib.write_config(workdir, config)
     state = loop.run_loop(config, workdir, state, ckpts, setup.step, setup.validation,
                           stop_after=stop_after, log_keys=setup.log_keys,
-                          main_process=main_process)
+                          main_process=main_process, time_offset=time_offset)
     return Run(setup, state, dataset, ckpts, mesh)
 
 
@@ -78,7 +83,9 @@ def final_evaluation(config, workdir: str, run: Run) -> dict:
         workdir_lib.write_json(os.path.join(workdir, "eval.json"), summary)
         schedules = run.setup.schedules(state.params) if run.setup.schedules else None
         plotting.plot_run(run.model, state.params, jax.random.fold_in(key, 1), test, config,
-                          workdir, schedules)
+                          workdir, schedules, run.dataset.image_shape)
+        plotting.plot_validation_vs_time(os.path.join(workdir, "metrics.jsonl"),
+                                         os.path.join(workdir, "validation_vs_time.png"))
     return summary
 
 

@@ -1,6 +1,7 @@
 """Figures a run leaves in its workdir (matplotlib, Agg backend: no screen needed)."""
 
 import functools
+import json
 import os
 
 import jax
@@ -11,7 +12,7 @@ import numpy as np
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from amvi_jax.data import first_n_mask  # noqa: E402
+from amvi_jax.data import first_n_mask, images  # noqa: E402
 
 _PLOT_PARTICLES = 256
 _SAMPLED_FUNCTIONS = 5
@@ -33,12 +34,18 @@ def weighted_predictive(model, params, key, x, y, mask, x_query, num_particles=_
     return mean, jnp.sqrt(var), means[idx], out.z, w
 
 
-def plot_predictions(model, params, key, tasks, context_sizes, num_tasks: int, path: str):
-    """1-D inputs: mean +- 2 std and sampled functions; 2-D (images): mean per context size."""
+def plot_predictions(model, params, key, tasks, context_sizes, num_tasks: int, path: str,
+                     image_shape=None):
+    """1-D inputs: mean +- 2 std and sampled functions per context size. Images (`image_shape`
+    (H, W): the points are pixels): the task's known pixels, then the predicted mean of every
+    pixel per context size with the context pixels marked; other 2-D inputs: the mean at the
+    task's points."""
     x_all, y_all = np.asarray(tasks.x[:num_tasks]), np.asarray(tasks.y[:num_tasks])
     num_points, dim_x = x_all.shape[1], x_all.shape[2]
-    fig, axes = plt.subplots(num_tasks, len(context_sizes),
-                             figsize=(3.2 * len(context_sizes), 2.4 * num_tasks), squeeze=False)
+    lead = 1 if image_shape else 0
+    columns = lead + len(context_sizes)
+    fig, axes = plt.subplots(num_tasks, columns, figsize=(3.2 * columns, 2.4 * num_tasks),
+                             squeeze=False)
     predictive = jax.jit(functools.partial(weighted_predictive, model))
     for t in range(num_tasks):
         x, y = x_all[t], y_all[t]
@@ -46,10 +53,13 @@ def plot_predictions(model, params, key, tasks, context_sizes, num_tasks: int, p
             lo, hi = x.min(), x.max()
             pad = 0.1 * (hi - lo)
             query = np.linspace(lo - pad, hi + pad, 200, dtype=np.float32)[:, None]
+        elif image_shape:
+            query = images.pixel_coordinates(*image_shape)
+            _grid_image(axes[t, 0], image_shape, x, y, title="known pixels" if t == 0 else "")
         else:
             query = x
         for j, n in enumerate(context_sizes):
-            ax = axes[t, j]
+            ax = axes[t, lead + j]
             mask = first_n_mask(num_points, n)
             mean, std, funcs, _, _ = predictive(params, jax.random.fold_in(key, 100 * t + j),
                                                 x, y, mask, query)
@@ -62,6 +72,8 @@ def plot_predictions(model, params, key, tasks, context_sizes, num_tasks: int, p
                 ax.plot(q, mean[:, 0], color="C0", lw=1.5)
                 ax.scatter(x[:, 0], y[:, 0], s=6, color="0.6", label="target")
                 ax.scatter(x[:n, 0], y[:n, 0], s=18, color="C3", label="context")
+            elif image_shape:
+                _grid_image(ax, image_shape, query, mean, context_x=x[:n])
             else:
                 _image(ax, x, mean[:, 0], x[:n])
             if t == 0:
@@ -81,6 +93,52 @@ def _image(ax, x, values, context_x):
                    marker="s", s=60, linewidths=1)
     ax.set_xticks([])
     ax.set_yticks([])
+
+
+def _grid_image(ax, image_shape, x, values, context_x=(), title=""):
+    """Pixels (x in [-1, 1]^2 as `images.pixel_coordinates`, values [M, C]) drawn as an
+    H x W image; pixels not given are blank (NaN), context pixels marked red."""
+    height, width = image_shape
+    rows = np.rint((x[:, 0] + 1) / 2 * (height - 1)).astype(int)
+    cols = np.rint((x[:, 1] + 1) / 2 * (width - 1)).astype(int)
+    channels = values.shape[-1]
+    grid = np.full((height, width, channels), np.nan)
+    grid[rows, cols] = np.clip(values, 0.0, 1.0)
+    if channels == 1:
+        ax.imshow(grid[..., 0], cmap="gray", vmin=0, vmax=1)
+    else:  # RGB: unknown pixels white
+        ax.imshow(np.where(np.isnan(grid), 1.0, grid))
+    if len(context_x):
+        r = (context_x[:, 0] + 1) / 2 * (height - 1)
+        c = (context_x[:, 1] + 1) / 2 * (width - 1)
+        side = 0.8 * 160 / max(height, width)  # about one pixel, in points (160 pt panels)
+        ax.scatter(c, r, s=side**2, facecolors="none", edgecolors="C3", marker="s",
+                   linewidths=1)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if title:
+        ax.set_title(title)
+
+
+def plot_validation_vs_time(metrics_path: str, path: str) -> bool:
+    """Validation lmlhd_snis against wall time (the `time_s` of metrics.jsonl), the best so far
+    as a step line; False (and no figure) when the log has no timed validation line."""
+    with open(metrics_path) as f:
+        lines = [json.loads(ln) for ln in f if ln.strip()]
+    points = [(ln["time_s"], ln["val_lmlhd_snis"]) for ln in lines
+              if "val_lmlhd_snis" in ln and "time_s" in ln]
+    if not points:
+        return False
+    t, v = np.asarray(points, np.float64).T
+    fig, ax = plt.subplots(figsize=(4.5, 3.2))
+    ax.plot(t, v, "o", ms=3, color="C0", label="validation")
+    ax.step(t, np.maximum.accumulate(v), where="post", color="C0", lw=1, label="best so far")
+    ax.set(xlabel="wall time (s)", ylabel="validation lmlhd_snis (median, avg over n)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
 
 
 def plot_schedules(schedules, path: str):
@@ -131,15 +189,17 @@ def plot_latent_samples(model, params, key, tasks, context_sizes, num_tasks: int
     plt.close(fig)
 
 
-def plot_run(model, params, key, tasks, config, workdir: str, schedules=None) -> list[str]:
+def plot_run(model, params, key, tasks, config, workdir: str, schedules=None,
+             image_shape=None) -> list[str]:
     """All figures of a finished run; returns their paths. `schedules`: a diffusion's
-    `samplers.Schedules` for schedules.png (None: no such figure)."""
+    `samplers.Schedules` for schedules.png (None: no such figure); `image_shape`: the
+    dataset's (`MetaDataset.image_shape`)."""
     num_tasks = min(config.eval.plot_tasks, tasks.x.shape[0])
     if num_tasks == 0:
         return []
     sizes = tuple(config.eval.plot_context_sizes)
     paths = [os.path.join(workdir, "predictions.png")]
-    plot_predictions(model, params, key, tasks, sizes, num_tasks, paths[-1])
+    plot_predictions(model, params, key, tasks, sizes, num_tasks, paths[-1], image_shape)
     if schedules is not None:
         paths.append(os.path.join(workdir, "schedules.png"))
         plot_schedules(schedules, paths[-1])

@@ -36,6 +36,16 @@ def trim_metrics(path: str, last_step: int) -> None:
         f.writelines(lines)
 
 
+def last_time_s(path: str) -> float:
+    """The largest `time_s` in a metrics.jsonl (0 if there is none): where a resumed run's
+    clock continues."""
+    if not os.path.exists(path):
+        return 0.0
+    with open(path) as f:
+        times = [json.loads(ln).get("time_s", 0.0) for ln in f if ln.strip()]
+    return float(max(times, default=0.0))
+
+
 def load_data(config) -> data.MetaDataset:
     """The meta-dataset `config.data` describes (an empty data_dir means the default)."""
     data_config = ml_collections.ConfigDict(config.data.to_dict())

@@ -29,6 +29,7 @@ def get_config() -> ml_collections.ConfigDict:
         seed_noise=2,
         data_dir="",               # empty: $AMVI_DATA_DIR or ~/.cache/amvi_jax/tfds
         holdout_fraction=0.25,     # .npz without test arrays: tasks held out for val + test
+        image_size=0,              # "tfds:<name>" images: resized to this square; 0 = native
     ))
 
     config.model = ml_collections.ConfigDict(dict(
@@ -69,6 +70,7 @@ def get_config() -> ml_collections.ConfigDict:
         log_every=500,
         validate_every=2_000,      # keep the best checkpoint by validation lmlhd
         validate_at_start=True,    # the start (diffusion: its warm start) is a candidate too
+        time_budget_s=0.0,         # > 0: stop (validate, save) at the first step past it
         checkpoint_every=2_000,
     ))
 

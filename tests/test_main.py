@@ -36,7 +36,7 @@ def test_main_leaves_checkpoints_metrics_eval_and_plots(config_file, tmp_path, d
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "steps/s" in proc.stderr and "ETA" in proc.stderr
     for name in ("config.json", "metrics.jsonl", "eval.json", "predictions.png",
-                 "latent_samples.png"):
+                 "latent_samples.png", "validation_vs_time.png"):
         assert (workdir / name).is_file(), name
     assert os.listdir(workdir / "checkpoints" / "last")
     assert os.listdir(workdir / "checkpoints" / "best")

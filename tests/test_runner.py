@@ -31,6 +31,10 @@ def test_runner_writes_a_well_formed_table_and_reuses_cells(tmp_path, data_dir, 
     # The ELBO lies below the AIS reference up to its Monte Carlo error on this tiny budget.
     for rec in results["records"]:
         assert rec["reference"]["average"]["elbo_gap"] > -1.0
+    # A diffusion cell's wall time continues from the Gaussian cell it warm-starts from.
+    np_time = {r["seed"]: r["train_time_s"] for r in results["records"] if r["method"] == "np"}
+    for rec in results["records"]:
+        assert rec["train_time_s"] > (np_time[rec["seed"]] if rec["method"] == "ula" else 0)
     with open(os.path.join(out, "results.md")) as f:
         md = f.read()
     assert "| sinusoid1d | np | 2 |" in md and "| sinusoid1d | ula | 2 |" in md

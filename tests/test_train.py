@@ -32,8 +32,30 @@ def test_interrupted_and_resumed_run_equals_uninterrupted(tiny_config, tmp_path)
         np.testing.assert_array_equal(a, b)
     # The resumed log holds each logged step once.
     with open(tmp_path / "resumed" / "metrics.jsonl") as f:
-        steps = [json.loads(line)["step"] for line in f if "loss" in line]
-    assert steps == [5, 10, 15, 20]
+        lines = [json.loads(line) for line in f]
+    assert [ln["step"] for ln in lines if "loss" in ln] == [5, 10, 15, 20]
+    # Wall time continues across the resume: every line has it, in step order, never falling.
+    times = [ln["time_s"] for ln in lines]
+    assert [ln["step"] for ln in lines] == sorted(ln["step"] for ln in lines)
+    assert all(t > 0 for t in times) and np.all(np.diff(times) >= 0), times
+
+
+@pytest.mark.slow
+def test_time_budget_stops_validates_and_saves_and_a_resume_respects_it(tiny_config, tmp_path):
+    tiny_config.train.time_budget_s = 1e-6  # spent by the first step
+    path = tmp_path / "run"
+    run = _train(tiny_config, path)
+    assert int(run.state.step) == 1
+    with open(path / "metrics.jsonl") as f:
+        lines = [json.loads(line) for line in f]
+    assert [ln["step"] for ln in lines if "val_lmlhd_snis" in ln] == [0, 1]
+    assert [ln["step"] for ln in lines if "loss" in ln] == [1]
+    assert sorted(int(d) for d in os.listdir(path / "checkpoints" / "last")) == [1]
+    again = _train(tiny_config, path)  # the budget is spent: nothing more is trained
+    assert int(again.state.step) == 1
+    with pytest.raises(ValueError, match="train.time_budget_s"):
+        tiny_config.train.time_budget_s = -1.0
+        experiment.train(tiny_config, str(tmp_path / "bad"))
 
 
 def _damage(step_dir) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ml_collections
 
+from amvi_jax.data import images
 from amvi_jax.data.builder import MetaDatasetConfig, load_generated
 from amvi_jax.data.families import BENCHMARKS
 from amvi_jax.data.npz import load_npz
@@ -22,6 +23,7 @@ _DEFAULTS = {
     "seed_noise": 2,
     "data_dir": None,
     "holdout_fraction": 0.25,
+    "image_size": 0,
 }
 _GENERATION_FIELDS = (
     "num_tasks",
@@ -42,7 +44,8 @@ def default_data_config() -> ml_collections.ConfigDict:
     Fields: benchmark (one of BENCHMARKS or a path ending in .npz), num_tasks, num_points
     (per meta-training task), num_test_points (per validation / test task),
     num_validation_tasks, num_test_tasks, noise_std, seed_task, seed_x, seed_noise, data_dir
-    (None: $AMVI_DATA_DIR or ~/.cache/amvi_jax/tfds), holdout_fraction (.npz files only).
+    (None: $AMVI_DATA_DIR or ~/.cache/amvi_jax/tfds; for "tfds:<name>" the usual tfds data dir),
+    holdout_fraction (.npz files only), image_size ("tfds:<name>" only; 0 = native).
     """
     return ml_collections.ConfigDict(dict(_DEFAULTS))
 
@@ -68,10 +71,15 @@ def load_benchmark(data_config=None) -> MetaDataset:
     benchmark = str(cfg["benchmark"])
     if benchmark.endswith(".npz"):
         return load_npz(benchmark, holdout_fraction=cfg["holdout_fraction"], seed=cfg["seed_task"])
+    if images.is_tfds(benchmark):
+        return images.load_tfds_images(
+            benchmark, image_size=cfg["image_size"], data_dir=cfg["data_dir"],
+            **{k: cfg[k] for k in _GENERATION_FIELDS if k not in ("noise_std", "seed_noise")})
     if benchmark not in BENCHMARKS:
         raise ValueError(
-            f"Unknown benchmark {benchmark!r}. Valid names: {', '.join(BENCHMARKS)}; or a path "
-            "to a .npz file with x [T, N, d_x] and y [T, N, d_y]."
+            f"Unknown benchmark {benchmark!r}. Valid names: {', '.join(BENCHMARKS)}; "
+            f"tfds:<name> for a tensorflow-datasets image dataset; or a path to a .npz file "
+            "with x [T, N, d_x] and y [T, N, d_y]."
         )
     config = MetaDatasetConfig.create(benchmark, **{k: cfg[k] for k in _GENERATION_FIELDS})
     return load_generated(config, data_dir=cfg["data_dir"])

@@ -193,4 +193,5 @@ def load_generated(config: MetaDatasetConfig, data_dir: str | None = None) -> Me
             x=np.stack([r["x"] for r in records]).astype(np.float32),
             y=np.stack([r["y"] for r in records]).astype(np.float32),
         )
-    return MetaDataset(name=config.family, **task_sets)
+    return MetaDataset(name=config.family, **task_sets,
+                       image_shape=(8, 8) if config.family == "digits" else None)

@@ -28,6 +28,7 @@ import functools
 
 import numpy as np
 
+from amvi_jax.data import images
 from amvi_jax.data.tasks import MetaDataset, TaskSet
 
 PARAMETRIC_FAMILIES = ("sinusoid1d", "linesine1d", "quadratic1d", "affine1d")
@@ -201,40 +202,17 @@ def _digit_images() -> np.ndarray:
     return images
 
 
-def digit_coordinates() -> np.ndarray:
-    """float32 [64, 2] (row, column) coordinates in [-1, 1]^2 of pixel k = 8 * row + column."""
-    grid = np.linspace(-1.0, 1.0, 8)
-    rows, cols = np.meshgrid(grid, grid, indexing="ij")
-    return np.stack([rows.ravel(), cols.ravel()], axis=-1).astype(np.float32)
-
-
 def digit_tasks(
     image_indices: np.ndarray, num_points: int, seed_x: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Tasks from digit images with a seeded random pixel order per image.
-
-    The order is random (not raster) so that "the first n points" is a random context rather
-    than the top rows of the image.
-
-    Args:
-      image_indices: int [T] indices into the 1797 images.
-      num_points: N <= 64 pixels kept per task (the first N of its random order).
-      seed_x: seed of the pixel orders.
-
-    Returns:
-      x float32 [T, N, 2], y float32 [T, N, 1], pixel_order int [T, 64] (the full order; the
-      task holds pixels pixel_order[:, :N]).
-    """
+) -> tuple[np.ndarray, np.ndarray]:
+    """Tasks from digit images with a seeded random pixel order per image
+    (`images.image_tasks`): x float32 [T, N, 2], y float32 [T, N, 1], N <= 64."""
     if not 1 <= num_points <= 64:
         raise ValueError(
             f"digits tasks have 64 pixels; num_points must be in 1..64, got {num_points}."
         )
-    images = _digit_images()[np.asarray(image_indices)]
-    order = np.argsort(_rng(seed_x, "x").uniform(size=(len(images), 64)), axis=1)
-    kept = order[:, :num_points]
-    x = digit_coordinates()[kept]
-    y = np.take_along_axis(images, kept, axis=1)[..., None].astype(np.float32)
-    return x, y, order
+    pixels = _digit_images()[np.asarray(image_indices)][..., None]
+    return images.image_tasks(pixels, 8, 8, num_points, _rng(seed_x, "x"))
 
 
 def check_parameters(
@@ -330,10 +308,10 @@ def make_meta_dataset(
         perm = _rng(seed_task, "task").permutation(NUM_DIGIT_IMAGES)
         test_idx = perm[NUM_DIGIT_IMAGES - num_test_tasks :]
         val_idx = perm[NUM_DIGIT_IMAGES - num_test_tasks - num_validation_tasks : -num_test_tasks]
-        x, y, _ = digit_tasks(perm[:num_tasks], 64, seed_x + off["meta_train"])
+        x, y = digit_tasks(perm[:num_tasks], 64, seed_x + off["meta_train"])
         splits = {
-            "validation": digit_tasks(val_idx, num_test_points, seed_x + off["validation"])[:2],
-            "test": digit_tasks(test_idx, num_test_points, seed_x + off["test"])[:2],
+            "validation": digit_tasks(val_idx, num_test_points, seed_x + off["validation"]),
+            "test": digit_tasks(test_idx, num_test_points, seed_x + off["test"]),
         }
     else:
 
@@ -359,4 +337,5 @@ def make_meta_dataset(
         meta_train=TaskSet(x[:, :num_points].copy(), y[:, :num_points].copy()),
         validation=TaskSet(*splits["validation"]),
         test=TaskSet(*splits["test"]),
+        image_shape=(8, 8) if family == "digits" else None,
     )

@@ -40,12 +40,20 @@ class MetaDataset(NamedTuple):
       meta_train: TaskSet [T, N_train, .], the meta-training tasks.
       validation: TaskSet [T_val, N_test, .], new tasks (model selection / early stopping).
       test: TaskSet [T_test, N_test, .], new tasks for the final evaluation (docs/DESIGN.md 5).
+      image_shape: (H, W) when the points are the pixels of an H x W image (x = coordinates
+        from `images.pixel_coordinates`), else None; figures then show whole images.
     """
 
     name: str
     meta_train: TaskSet
     validation: TaskSet
     test: TaskSet
+    image_shape: tuple[int, int] | None = None
+
+    @property
+    def splits(self) -> tuple[TaskSet, TaskSet, TaskSet]:
+        """(meta_train, validation, test)."""
+        return self.meta_train, self.validation, self.test
 
 
 def validate_tasks(

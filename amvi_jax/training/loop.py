@@ -10,6 +10,11 @@ and with `validation.at_start` the state the validated stage starts from is a ca
 warm-started diffusion never keeps a checkpoint worse than its start); a
 non-finite update stops the run with a FloatingPointError naming the step and the last good
 checkpoint, which is kept.
+
+Every line carries `time_s`: wall seconds of training so far (compilation and validation
+included, data loading not), continued across a resume and, for a warm start, from the end of
+the run it starts from (`time_offset`). With `train.time_budget_s` > 0 the run stops at the
+first step past that budget, validating and saving there as at its last step.
 """
 
 import json
@@ -39,6 +44,21 @@ class Validation(NamedTuple):
     at_start: bool = False  # also validate the state at step `after` (the stage's start)
 
 
+class Clock:
+    """Wall seconds of a run so far: `start` (what earlier sessions of it spent, or
+    `offset` on a fresh start) plus this session's."""
+
+    def __init__(self, start: float, offset: float = 0.0):
+        self.base = start if start else offset
+        self.t0 = time.perf_counter()
+
+    def since_start(self) -> float:
+        return time.perf_counter() - self.t0
+
+    def __call__(self) -> float:
+        return self.base + self.since_start()
+
+
 def resume(ckpts: checkpoint.Checkpoints, state, workdir: str):
     """(state, restored): the newest checkpoint that restores, else `state` unchanged.
 
@@ -66,14 +86,18 @@ def validate(config, state, validation: Validation, step: int) -> tuple[float, f
 
 def run_loop(config, workdir: str, state, ckpts: checkpoint.Checkpoints, step_fn,
              validation: Validation, *, stop_after: int | None = None,
-             log_keys=("loss", "elbo"), main_process: bool = True):
-    """Steps `state` to config.train.num_steps (or `stop_after`): logs, validates, saves."""
+             log_keys=("loss", "elbo"), main_process: bool = True, time_offset: float = 0.0):
+    """Steps `state` to config.train.num_steps (or `stop_after`, or past
+    config.train.time_budget_s): logs, validates, saves. `time_offset`: time_s of a fresh
+    start (a warm start's predecessor); a resumed run continues its own metrics.jsonl."""
     tc = config.train
     best_score = ckpts.best_score()
     start_step = int(state.step)
     end_step = tc.num_steps if stop_after is None else min(stop_after, tc.num_steps)
     metrics_path = os.path.join(workdir, "metrics.jsonl")
-    t0, pending = time.perf_counter(), []
+    pending = []
+    budget = tc.get("time_budget_s", 0)
+    clock = Clock(workdir_lib.last_time_s(metrics_path), time_offset)
     every, after = validation.every, validation.after
     at_start = every > 0 and validation.at_start
 
@@ -82,7 +106,8 @@ def run_loop(config, workdir: str, state, ckpts: checkpoint.Checkpoints, step_fn
         score, seconds = validate(config, state, validation, done)
         logging.info("step %d validation lmlhd_snis %.3f (best %.3f, %.0f s)", done, score,
                      best_score, seconds)
-        metrics_file.write(json.dumps(dict(step=done, val_lmlhd_snis=score)) + "\n")
+        metrics_file.write(json.dumps(dict(step=done, time_s=clock(), val_lmlhd_snis=score))
+                           + "\n")
         if score > best_score:
             best_score = score
             ckpts.save_best(done, state, score)
@@ -90,15 +115,18 @@ def run_loop(config, workdir: str, state, ckpts: checkpoint.Checkpoints, step_fn
     with open(metrics_path if main_process else os.devnull, "a") as metrics_file:
         if at_start and start_step == after and best_score == -float("inf"):
             validate_and_keep(metrics_file, state, start_step)  # the start is a candidate
+        if budget and clock.base >= budget:
+            end_step = start_step  # resumed (or warm-started) with its budget already spent
         for step in range(start_step, end_step):
             state, metrics = step_fn(state, step)
             pending.append(metrics)
             done = step + 1
-            log_now = done % tc.log_every == 0 or done == end_step
+            last = done == end_step or bool(budget and clock() >= budget)
+            log_now = done % tc.log_every == 0 or last
             val_now = every > 0 and ((done > after and (done % every == 0
-                                                         or done == tc.num_steps))
+                                                         or done == tc.num_steps or last))
                                      or (at_start and done == after))
-            save_now = done % tc.checkpoint_every == 0 or done == end_step
+            save_now = done % tc.checkpoint_every == 0 or last
             if not (log_now or val_now or save_now):
                 continue
             bad = int(state.bad_step)
@@ -111,8 +139,9 @@ def run_loop(config, workdir: str, state, ckpts: checkpoint.Checkpoints, step_fn
             if log_now:
                 mean = {k: float(np.mean([m[k] for m in pending])) for k in pending[0]}
                 pending = []
-                rate = (done - start_step) / (time.perf_counter() - t0)
-                metrics_file.write(json.dumps(dict(step=done, steps_per_sec=rate, **mean)) + "\n")
+                rate = (done - start_step) / clock.since_start()
+                metrics_file.write(json.dumps(dict(step=done, time_s=clock(),
+                                                   steps_per_sec=rate, **mean)) + "\n")
                 metrics_file.flush()
                 logging.info("step %d/%d  %s  %.1f steps/s  ETA %.0f s", done, tc.num_steps,
                              "  ".join(f"{k} {mean[k]:.4g}" for k in log_keys), rate,
@@ -121,5 +150,7 @@ def run_loop(config, workdir: str, state, ckpts: checkpoint.Checkpoints, step_fn
                 validate_and_keep(metrics_file, state, done)
             if save_now:
                 ckpts.save_last(done, state)
+            if last:
+                break
     ckpts.wait()
     return state

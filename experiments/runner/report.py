@@ -6,6 +6,8 @@ error); the gain over np is paired by seed (same seed = same data and same test 
 `lmlhd_ref` and `inference gain` are measured on the reference tasks and context sizes only
 (the preset's `reference` section): the predictive log-likelihood under the AIS posterior of
 the cell's own decoder, and its excess over the cell's own lmlhd_snis on the same tasks.
+`training wall` is the median over seeds of the cell's last `time_s` (a diffusion cell's
+includes the Gaussian cell it warm-starts from; cells trained before `time_s` existed show –).
 """
 
 import json
@@ -44,6 +46,7 @@ def record(out_dir: str, benchmark: str, name: str, seed: int, preset) -> dict |
                kind=config.sampler.name if amortized else config.method,
                num_steps=config.sampler.num_steps if amortized else None,
                eval=summary, workdir=workdir,
+               train_time_s=workdir_lib.last_time_s(os.path.join(workdir, "metrics.jsonl")),
                reference=gap.reference_gap(workdir, r.tasks, r.context_sizes, ais_config(preset),
                                            seed))
     if k is not None:
@@ -105,6 +108,9 @@ def aggregate(records: list[dict]) -> list[dict]:
         if method != BASE_METHOD and paired:  # the same seed's np: same tasks, same data
             row["gain_vs_np"] = mean_se([_score(r) - _score(base[r["seed"]]) for r in paired])
             row["gain_seeds"] = len(paired)
+        walls = [r["train_time_s"] for r in rs if r.get("train_time_s")]
+        if walls:
+            row["train_time_s"] = float(np.median(walls))
         times = [r["eval"].get("test_time") for r in rs if r["eval"].get("test_time")]
         if times:
             row["per_task_s"] = float(np.median([t["per_task_s"] for t in times]))
@@ -121,8 +127,8 @@ def fmt(pair, digits=2) -> str:
 def markdown_table(rows: list[dict]) -> str:
     lines = ["| benchmark | method | seeds | lmlhd_snis (median, avg over n) | gain over np "
              "(paired) | lmlhd_mc | ELBO gap (nats) | ESS of 1024 | lmlhd_ref (ref. tasks) | "
-             "inference gain | test time / task (s) | test split (s) |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "inference gain | test time / task (s) | test split (s) | training wall (s) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         gain = (f"{r['gain_vs_np'][0]:+.2f}" if "gain_vs_np" in r else "–")
         if "gain_vs_np" in r and not np.isnan(r["gain_vs_np"][1]):
@@ -133,7 +139,8 @@ def markdown_table(rows: list[dict]) -> str:
                  fmt(r["lmlhd_ref"]) if "lmlhd_ref" in r else "–",
                  fmt(r["inference_gain"]) if "inference_gain" in r else "–",
                  f"{r['per_task_s']:.4f}" if "per_task_s" in r else "–",
-                 f"{r['test_split_s']:.2f}" if "test_split_s" in r else "–"]
+                 f"{r['test_split_s']:.2f}" if "test_split_s" in r else "–",
+                 f"{r['train_time_s']:.0f}" if r.get("train_time_s") else "–"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 

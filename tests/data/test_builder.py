@@ -47,7 +47,7 @@ def test_default_shapes(tmp_path):
     assert data.meta_train.x.shape == (64, 16, 1) and data.meta_train.y.shape == (64, 16, 1)
     assert data.validation.x.shape == (64, 64, 1)
     assert data.test.x.shape == (256, 64, 1) and data.test.y.shape == (256, 64, 1)
-    for split in data[1:]:
+    for split in data.splits:
         assert split.x.dtype == np.float32 and split.y.dtype == np.float32
     # New tasks: no test or validation input set shares a point set with a meta-training one.
     train_x = {t.tobytes() for t in data.meta_train.x}
@@ -72,7 +72,7 @@ def test_array_record_round_trip(tmp_path):
         num_validation_tasks=5,
         num_test_tasks=7,
     )
-    for loaded, expected in zip(data[1:], direct[1:], strict=True):
+    for loaded, expected in zip(data.splits, direct.splits, strict=True):
         np.testing.assert_array_equal(loaded.x, expected.x)
         np.testing.assert_array_equal(loaded.y, expected.y)
 
@@ -88,7 +88,7 @@ def test_second_load_reuses_cache(tmp_path, monkeypatch):
     monkeypatch.setattr(families, "make_meta_dataset", fail)
     second = load_benchmark(cfg)
     assert {f: os.stat(f).st_mtime_ns for f in split_files(tmp_path)} == mtimes
-    for a, b in zip(first[1:], second[1:], strict=True):
+    for a, b in zip(first.splits, second.splits, strict=True):
         np.testing.assert_array_equal(a.y, b.y)
 
     # Different parameters are a different cache entry, so they do generate.

@@ -38,13 +38,13 @@ def test_shapes(data):
     assert data.meta_train.x.shape == (64, 16, 2) and data.meta_train.y.shape == (64, 16, 1)
     assert data.validation.x.shape == (64, 64, 2) and data.validation.y.shape == (64, 64, 1)
     assert data.test.x.shape == (256, 64, 2) and data.test.y.shape == (256, 64, 1)
-    for split in data[1:]:
+    for split in data.splits:
         assert split.x.dtype == np.float32 and split.y.dtype == np.float32
 
 
 def test_ranges(data):
     grid = np.linspace(-1, 1, 8).astype(np.float32)
-    for split in data[1:]:
+    for split in data.splits:
         assert split.x.min() == -1.0 and split.x.max() == 1.0
         assert np.isin(split.x, grid).all()
         assert split.y.min() >= 0.0 and split.y.max() <= 1.0
@@ -92,7 +92,7 @@ def test_deterministic_and_seeded():
     c = families.make_meta_dataset(
         "digits", num_tasks=4, num_validation_tasks=4, num_test_tasks=4, seed_task=5
     )
-    for sa, sb in zip(a[1:], b[1:], strict=True):
+    for sa, sb in zip(a.splits, b.splits, strict=True):
         np.testing.assert_array_equal(sa.y, sb.y)
     assert not np.array_equal(np.sort(a.test.y, axis=1), np.sort(c.test.y, axis=1))
 

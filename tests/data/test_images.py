@@ -1,0 +1,83 @@
+"""tfds image benchmarks (`data.benchmark = "tfds:<name>"`) on tfds' mock data: no download."""
+
+import json
+
+import numpy as np
+import pytest
+import tensorflow_datasets as tfds
+
+from amvi_jax import experiment
+from amvi_jax.data import images, load_benchmark
+from configs import default
+
+
+def _data(**fields):
+    config = default.get_config().data
+    config.update(dict(num_tasks=6, num_points=10, num_test_points=20, num_validation_tasks=3,
+                       num_test_tasks=4, image_size=8))
+    config.update(fields)
+    return config
+
+
+def _mock(num_examples=12):
+    return tfds.testing.mock_data(num_examples=num_examples,
+                                  policy=tfds.testing.MockPolicy.USE_CODE)
+
+
+def test_pixels_are_points_on_the_grid_with_intensities_in_unit_range():
+    with _mock():
+        grey = load_benchmark(_data(benchmark="tfds:mnist"))
+        colour = load_benchmark(_data(benchmark="tfds:celeb_a", image_size=6, num_test_points=36))
+    assert grey.image_shape == (8, 8) and colour.image_shape == (6, 6)
+    assert grey.meta_train.x.shape == (6, 10, 2) and grey.meta_train.y.shape == (6, 10, 1)
+    assert grey.validation.y.shape == (3, 20, 1) and grey.test.y.shape == (4, 20, 1)
+    assert colour.test.y.shape == (4, 36, 3)  # RGB: d_y = 3
+    grid = {tuple(p) for p in images.pixel_coordinates(8, 8)}
+    for split in grey.splits:
+        assert {tuple(p) for p in split.x.reshape(-1, 2)} <= grid
+        assert split.y.min() >= 0.0 and split.y.max() <= 1.0
+        # A task's pixels are distinct: a random order, not draws with replacement.
+        assert all(len({tuple(p) for p in task}) == len(task) for task in split.x)
+    # All 36 pixels of a 6 x 6 test image: the full grid.
+    full = {tuple(p) for p in images.pixel_coordinates(6, 6)}
+    assert {tuple(p) for p in colour.test.x[0]} == full
+
+
+def test_resize_crops_the_centre_square_and_averages_boxes():
+    image = np.zeros((6, 4, 1), np.uint8)
+    image[1:5, :, 0] = np.arange(16).reshape(4, 4) * 10  # the centre 4 x 4 square
+    out = images._resize(image, 2)
+    expected = image[1:5, :, 0].reshape(2, 2, 2, 2).mean(axis=(1, 3))
+    np.testing.assert_allclose(out[..., 0], expected, atol=1)
+
+
+@pytest.mark.parametrize("benchmark, fields, field, message", [
+    ("tfds:mnistt", {}, "data.benchmark", "did you mean .*mnist"),
+    ("tfds:imdb_reviews", {}, "data.benchmark", "not an image dataset"),
+    ("tfds:mnist", {"image_size": 64}, "data.image_size", "exceeds the native 28x28"),
+    ("tfds:mnist", {"num_test_points": 65}, "data.num_test_points", "8x8 = 64 pixels"),
+    ("tfds:mnist", {"num_tasks": 10}, "data.num_tasks", "exceeds the 12 images"),
+])
+def test_bad_image_benchmarks_name_the_field(benchmark, fields, field, message):
+    with _mock(), pytest.raises(ValueError, match=rf"config\.{field}=.*{message}"):
+        load_benchmark(_data(benchmark=benchmark, **fields))
+
+
+def test_a_dataset_not_prepared_offline_says_how_to_prepare_it(tmp_path):
+    with pytest.raises(FileNotFoundError, match="experiments.prepare_tfds --dataset=mnist"):
+        load_benchmark(_data(benchmark="tfds:mnist", data_dir=str(tmp_path)))
+
+
+@pytest.mark.slow
+def test_image_completion_trains_and_evaluates_end_to_end(tiny_config, tmp_path):
+    tiny_config.data.update(dict(benchmark="tfds:mnist", image_size=8, num_points=12,
+                                 num_test_points=24))
+    tiny_config.eval.update(dict(context_sizes=(0, 4, 24), plot_context_sizes=(0, 4)))
+    workdir = tmp_path / "run"
+    with _mock(16):
+        summary = experiment.train_and_evaluate(tiny_config, str(workdir))
+    assert summary["benchmark"] == "mnist"
+    assert np.isfinite(summary["average"]["lmlhd_snis_median"])
+    with open(workdir / "config.json") as f:
+        assert json.load(f)["data"]["benchmark"] == "tfds:mnist"
+    assert (workdir / "predictions.png").is_file()
