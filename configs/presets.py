@@ -9,11 +9,14 @@ cell's own config file. Override any field on the command line, e.g.
   tasks, reference on 4 tasks at n in {1, 4, 16}; about 3 minutes per diffusion cell.
 - paper: accelerators; Volpp et al.'s 256 test tasks, 50k + 5k steps, reference on 32 tasks at
   every context size.
+- tsweep: the number of meta-training tasks T in {64, 1024, 16384}, every cell bounded by
+  10 minutes of wall time (a diffusion's warm start gets half of it) instead of a step count,
+  validating every 500 steps on 16 tasks so each cell leaves its time-to-quality curve.
 """
 
 import ml_collections
 
-PRESETS = ("tiny", "cpu", "paper")
+PRESETS = ("tiny", "cpu", "paper", "tsweep")
 
 
 def get_config(preset: str = "cpu") -> ml_collections.ConfigDict:
@@ -37,6 +40,16 @@ def get_config(preset: str = "cpu") -> ml_collections.ConfigDict:
         num_pilot_particles=256, transition="mala"))
     # posterior_samples_<benchmark>.png: first test tasks at one context size.
     c.posterior = ml_collections.ConfigDict(dict(tasks=3, context_size=2))
+    # The T sweep: every benchmark once per number of meta-training tasks (empty: the
+    # configs' own data.num_tasks).
+    c.num_tasks = ()
+    # Wall-clock budget of every cell in seconds (0: none; the step counts bound the cells);
+    # with a budget, a diffusion's warm-start Gaussian cell gets warm_start_share of it.
+    c.time_budget_s = 0.0
+    c.warm_start_share = 0.5
+    # train.* and gmm.* fields set on every cell that has them (after the step-derived cadence).
+    c.train = ml_collections.ConfigDict()
+    c.gmm = ml_collections.ConfigDict()
 
     if preset == "tiny":
         c.data.update(dict(num_tasks=8, num_points=8, num_test_points=16,
@@ -53,6 +66,14 @@ def get_config(preset: str = "cpu") -> ml_collections.ConfigDict:
     elif preset == "cpu":
         c.data.update(dict(num_test_tasks=64))
         c.eval.update(dict(num_particles=1024, plot_tasks=2))
+    elif preset == "tsweep":
+        c.num_tasks = (64, 1024, 16384)
+        c.time_budget_s = 600.0
+        c.steps.update(dict(gaussian=10**7, diffusion=10**7, gmm=10**7))  # the budget binds
+        c.data.update(dict(num_test_tasks=64, num_validation_tasks=16))
+        c.eval.update(dict(num_particles=1024, plot_tasks=2))
+        c.train.update(dict(validate_every=500, checkpoint_every=2000, log_every=250))
+        c.gmm.update(dict(validate_every=500))  # GMM-NP's curve too (it fits each val. task)
     else:  # paper: Volpp et al.'s test split, longer training
         c.steps.update(dict(gaussian=50_000, diffusion=5_000, gmm=50_000))
         c.k_sweep = (4, 8, 16, 32, 64)

@@ -98,6 +98,39 @@ def _record(method, seed, score, kind="gaussian"):
                           context_sizes={"0": dict(lmlhd_snis_median=score)}))
 
 
+@pytest.mark.slow
+def test_task_count_sweep_under_a_wall_clock_budget(tmp_path, data_dir, monkeypatch):
+    """T in {8, 16}: one benchmark row per T with that many meta-training tasks; every cell
+    stops at the budget (here its first step), and the diffusion warm-starts from a Gaussian
+    cell given its share of the budget, so its clock starts past it and it keeps its start."""
+    monkeypatch.setenv("AMVI_DATA_DIR", data_dir)
+    preset = presets.get_config("tiny")
+    preset.update(dict(num_tasks=(8, 16), time_budget_s=1e-6, warm_start_share=0.5))
+    preset.steps.update(dict(gaussian=1000, diffusion=1000))
+    preset.eval.plot_tasks, preset.reference.tasks = 0, 1  # keep the test short
+    out = str(tmp_path / "tsweep")
+    results = runner.run(out, ["ula"], ["sinusoid1d"], [0], preset, sweep_methods=())
+    assert {r["benchmark"] for r in results["rows"]} == {"sinusoid1d_T8", "sinusoid1d_T16"}
+
+    def cell(t, method):
+        with open(os.path.join(out, f"sinusoid1d_T{t}", method, "seed0", "config.json")) as f:
+            config = json.load(f)
+        with open(os.path.join(out, f"sinusoid1d_T{t}", method, "seed0", "metrics.jsonl")) as f:
+            lines = [json.loads(line) for line in f]
+        return config, lines
+
+    for t in (8, 16):
+        warm, lines = cell(t, "np_warm")
+        assert warm["data"]["num_tasks"] == t and warm["train"]["time_budget_s"] == 0.5e-6
+        assert [ln["step"] for ln in lines if "loss" in ln] == [1]  # stopped by the budget
+        ula, ula_lines = cell(t, "ula")
+        assert ula["data"]["num_tasks"] == t and ula["train"]["time_budget_s"] == 1e-6
+        assert ula["train"]["init_from"].endswith(os.path.join("np_warm", "seed0"))
+        assert not [ln for ln in ula_lines if "loss" in ln]  # the budget was spent before it
+    with open(os.path.join(out, "results.md")) as f:
+        assert "| sinusoid1d_T16 | ula | 1 |" in f.read()
+
+
 def test_gain_over_np_is_paired_by_seed():
     """np has seeds 0, 1, 2; ldvi only 0 and 2. The gain averages ldvi - np on the shared
     seeds (+1 and +3: 2 ± 1), not the difference of the two means (11 - 10.33), and np's

@@ -279,7 +279,9 @@ def setup(config, dataset, mesh=None) -> Setup:
         step=lambda state, step: train_step(state, key_train, x_train, y_train, masks),
         validation=validation, log_keys=("loss", "elbo", "kl"), context_width=width,
         describe=dict(sampler="gmm", num_components=model.num_components,
-                      num_test_steps=model.num_test_steps))
+                      num_test_steps=model.num_test_steps,
+                      # grows with data.num_tasks (x gmm.num_context_sets): the T sweep
+                      posterior_state_bytes=sum(a.nbytes for a in jax.tree.leaves(state.extra))))
 
 
 METHOD = Method(validate=validate, setup=setup)

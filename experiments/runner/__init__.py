@@ -34,6 +34,8 @@ def run(out_dir: str, methods, benchmarks, seeds, preset, sweep_methods=("ldvi",
     for m in (*methods, *sweep_methods):
         if cells.is_diffusion(cells.base_config(m)):
             cells.warm_start_method(m)
+    if preset.get("num_tasks"):
+        benchmarks = [cells.with_num_tasks(b, t) for b in benchmarks for t in preset.num_tasks]
     os.makedirs(out_dir, exist_ok=True)
     records = []
     for bench in benchmarks:

@@ -7,6 +7,12 @@ A cell (benchmark, method, seed[, K]) is an ordinary run directory
 interrupted one resumes. Diffusion cells warm-start (`train.init_from`) from the Gaussian cell
 of the same benchmark and seed whose config has the same model section (np for ldvi,
 np_attention for ldvi_attention), so one pre-training serves every sampler and every K.
+
+A benchmark may carry a number of meta-training tasks, `<benchmark>@T<T>` (directory
+`<benchmark>_T<T>`): the T sweep (`preset.num_tasks`). Under a wall-clock budget
+(`preset.time_budget_s` > 0) every cell stops at the budget, and a diffusion cell, whose clock
+continues from its warm start, starts from a Gaussian cell `<base>_warm` given the share
+`preset.warm_start_share` of it: a diffusion and np then cost the same wall time.
 """
 
 import ast
@@ -22,6 +28,7 @@ import configs
 from amvi_jax import experiment
 
 NOT_METHODS = ("default", "presets")  # configs/ modules that are not a runner method
+WARM = "_warm"  # suffix of a warm-start Gaussian cell under a wall-clock budget
 # The fields that define the likelihood model p(y | x, z) p(z); the encoder is not among them.
 SHARED_MODEL_FIELDS = ("dim_z", "decoder_hidden", "activation", "learn_std_y", "std_y",
                        "std_y_min")
@@ -102,8 +109,10 @@ def method_config(method: str, benchmark: str, seed: int, preset, num_steps: int
     """
     config = base_config(method)
     config.seed = seed
-    config.data.benchmark = benchmark
+    config.data.benchmark, num_tasks = split_num_tasks(benchmark)
     config.data.update(preset.data.to_dict())
+    if num_tasks is not None:
+        config.data.num_tasks = num_tasks
     config.eval.update(preset.eval.to_dict())
     amortized = config.method == "amortized"
     if amortized:
@@ -127,14 +136,31 @@ def method_config(method: str, benchmark: str, seed: int, preset, num_steps: int
             every = max(1, preset.steps.gaussian // 10)
         config.train.update(dict(validate_every=every, checkpoint_every=every,
                                  log_every=max(1, every // 2)))
+    _update_existing(config, "train", preset.get("train", {}))
+    if "gmm" in config:
+        _update_existing(config, "gmm", preset.get("gmm", {}))
+    config.train.time_budget_s = float(preset.get("time_budget_s", 0.0))
     for key, value in (overrides or {}).items():
         if has_field(config, key):
             config.update_from_flattened_dict({key: value})
     return config
 
 
+def with_num_tasks(benchmark: str, num_tasks: int | None) -> str:
+    """"sinusoid1d", 1024 -> "sinusoid1d@T1024" (None: unchanged)."""
+    return benchmark if num_tasks is None else f"{benchmark}@T{int(num_tasks)}"
+
+
+def split_num_tasks(benchmark: str) -> tuple[str, int | None]:
+    """"sinusoid1d@T1024" -> ("sinusoid1d", 1024); without @T: (benchmark, None)."""
+    name, sep, tasks = benchmark.rpartition("@T")
+    return (name, int(tasks)) if sep and tasks.isdigit() else (benchmark, None)
+
+
 def benchmark_slug(benchmark: str) -> str:
-    return os.path.splitext(os.path.basename(benchmark))[0]
+    name, num_tasks = split_num_tasks(benchmark)
+    slug = os.path.splitext(os.path.basename(name))[0]
+    return slug if num_tasks is None else f"{slug}_T{num_tasks}"
 
 
 def cell_name(method: str, num_steps=None) -> str:
@@ -152,9 +178,14 @@ def train_cell(out_dir, benchmark, method, seed, preset, num_steps=None, model_l
     """Trains and evaluates a cell (and first its warm-start cell) unless it already has its
     eval.json -> the cell's directory."""
     workdir = cell_dir(out_dir, benchmark, method, seed, num_steps)
-    config = method_config(method, benchmark, seed, preset, num_steps, model_like, overrides)
+    own = method.removesuffix(WARM)
+    config = method_config(own, benchmark, seed, preset, num_steps, model_like, overrides)
+    if own != method:  # a diffusion's warm start under a budget: its share of the budget
+        config.train.time_budget_s *= preset.warm_start_share
     if is_diffusion(config):
         base = warm_start_method(method)
+        if config.train.time_budget_s:
+            base += WARM
         train_cell(out_dir, benchmark, base, seed, preset, None, model_like, overrides)
         config.train.init_from = cell_dir(out_dir, benchmark, base, seed)
     logging.info("cell %s / %s / seed %d%s", benchmark, method, seed,
