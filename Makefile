@@ -3,7 +3,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 CONFIG ?= configs/dds.py
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench bench-accel clean
 
 $(VENV)/.installed: pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,13 @@ lint: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(PY) -m experiments.perf
+
+# On a GPU machine after `pip install -e '.[cuda]'`: training step, evaluation and time to
+# quality at accelerator-sized batches.
+bench-accel: $(VENV)/.installed
+	$(PY) -m experiments.perf --accel --output=docs/PERFORMANCE_ACCEL.md
+	$(PY) -m experiments.time_to_quality --variants=before,accel --budget_s=60 \
+		--output_dir=runs/ttq_accel
 
 clean:
 	rm -rf runs .pytest_cache

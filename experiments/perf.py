@@ -23,6 +23,8 @@ from absl import app, flags
 from experiments.measure import report, suite, timing
 
 _QUICK = flags.DEFINE_bool("quick", False, "Seconds-long smoke run with tiny shapes.")
+_ACCEL = flags.DEFINE_bool("accel", False, "Accelerator-sized shapes (timing.ACCEL: 256 tasks "
+                           "per training step and per evaluation chunk); make bench-accel.")
 _OUTPUT = flags.DEFINE_string("output", "docs/PERFORMANCE.md",
                               "Markdown file for the report ('' = print only). With --quick "
                               "the report is only printed unless --output is given.")
@@ -43,7 +45,10 @@ def main(argv):
     del argv  # absl strips the flags; the command is rebuilt from sys.argv
     # Compile times must be real compilations, not hits of a persistent cache.
     jax.config.update("jax_enable_compilation_cache", False)
-    settings = timing.QUICK if _QUICK.value else timing.FULL
+    if _QUICK.value and _ACCEL.value:
+        raise app.UsageError("--quick and --accel exclude each other")
+    settings = (timing.QUICK if _QUICK.value else timing.ACCEL if _ACCEL.value
+                else timing.FULL)
     if _REPEATS.value is not None:
         if _REPEATS.value < 1:
             raise app.UsageError("--repeats must be >= 1")

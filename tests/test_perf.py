@@ -25,6 +25,13 @@ def test_full_settings_measure_every_diffusion():
     assert set(timing.QUICK.overhead_samplers) <= set(samplers.DIFFUSIONS)
 
 
+def test_accel_settings_train_and_evaluate_accelerator_sized_batches():
+    config = timing.make_config(timing.ACCEL, "ldvi", 8)
+    assert config.train.batch_size == 256 and config.sampler.num_steps == 8
+    assert timing.ACCEL.eval_chunk == 256 and timing.ACCEL.overhead_tasks == 256
+    assert timing.make_config(timing.FULL).train.batch_size == 8  # the config's own
+
+
 def test_quick_report_is_well_formed(data_dir, tmp_path):
     settings = dataclasses.replace(timing.QUICK, data_dir=data_dir)
     results = suite.run(settings)

@@ -39,6 +39,8 @@ class Settings:
     eval_context: int = 16
     # None keeps the configs' widths (64, 64); QUICK shrinks every network.
     hidden: tuple[int, ...] | None = None
+    # Tasks per training step; None keeps the config's train.batch_size (ACCEL: 256).
+    train_batch_size: int | None = None
     repeats: int = 7
     data_dir: str = ""  # empty: the config's default data directory
     # XLA options of every compile the measurements make (QUICK: QUICK_COMPILER_OPTIONS).
@@ -50,6 +52,9 @@ class Settings:
 QUICK_COMPILER_OPTIONS = (("xla_backend_optimization_level", 0),
                           ("xla_cpu_use_fusion_emitters", False))
 FULL = Settings()
+# Accelerator-sized shapes (`make bench-accel`): 32x the tasks of every batch.
+ACCEL = Settings(overhead_tasks=256, overhead_particles=1024, eval_chunk=256,
+                 train_batch_size=256, repeats=5)
 QUICK = Settings(overhead_samplers=("ula", "ldvi"), overhead_steps=4, overhead_tasks=2,
                  overhead_points=4, overhead_particles=8, train_steps=(4,), memory_steps=(4,),
                  eval_steps=2, eval_particles=16, eval_chunk=2, eval_context=4, hidden=(16,),
@@ -68,6 +73,8 @@ def make_config(settings: Settings, sampler: str = "gaussian", num_steps: int = 
     if settings.hidden is not None:
         config.model.encoder_hidden = settings.hidden
         config.model.decoder_hidden = settings.hidden
+    if settings.train_batch_size is not None:
+        config.train.batch_size = settings.train_batch_size
     config.data.data_dir = settings.data_dir
     return config
 
