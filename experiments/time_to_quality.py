@@ -84,6 +84,11 @@ def steps_per_s(workdir: str) -> float:
     return float(rates[-1]) if rates else float("nan")
 
 
+def _ratio(first: float, ttq: float) -> str:
+    """How many times faster than the first variant ("–" if either never reached it)."""
+    return f"{first / ttq:.2f}x" if np.isfinite(first) and np.isfinite(ttq) else "–"
+
+
 def report(runs: list[dict], target: float) -> str:
     """Markdown table: one row per variant (median over rounds) and the ratio to the first."""
     names = list(dict.fromkeys(r["variant"] for r in runs))
@@ -99,7 +104,8 @@ def report(runs: list[dict], target: float) -> str:
             f"| {name} | {changes or 'shipped'} | {len(rs)} | "
             f"{np.median([r['steps_per_s'] for r in rs]):.0f} | "
             + " / ".join(f"{r['time_to_target_s']:.0f}" for r in rs)
-            + f" | {first / ttq:.2f}x | {np.median([r['best_validation'] for r in rs]):.2f} | "
+            + f" | {_ratio(first, ttq)} | "
+            f"{np.median([r['best_validation'] for r in rs]):.2f} | "
             f"{np.median([r['test_lmlhd_snis'] for r in rs]):.2f} |")
     return "\n".join(lines) + "\n"
 

@@ -40,3 +40,6 @@ def test_time_to_target_is_the_first_crossing_not_the_best(tmp_path):
                  best_validation=-10.0, steps_per_s=9.0, test_lmlhd_snis=-10.1)]
     table = ttq.report(runs, -11.5)
     assert "| after | batch_size=32, learning_rate=0.003 | 1 | 9 | 3 | 4.00x |" in table
+    runs[0]["time_to_target_s"] = float("inf")  # the first never got there: no ratio
+    assert "| after | batch_size=32, learning_rate=0.003 | 1 | 9 | 3 | – |" in ttq.report(
+        runs, -11.5)
