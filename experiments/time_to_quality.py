@@ -32,6 +32,9 @@ VARIANTS = {
     # Four times the tasks per step and a three times larger rate: per step the cost grows by
     # far less than four on two cores (the fixed cost of a step dominates small batches).
     "after": {"train.batch_size": 32, "train.learning_rate": 3e-3},
+    # Its two halves, to see which one matters.
+    "batch32": {"train.batch_size": 32},
+    "lr3e-3": {"train.learning_rate": 3e-3},
     # Accelerator-sized batches (make bench-accel).
     "accel": {"train.batch_size": 256, "train.learning_rate": 3e-3},
 }
@@ -44,7 +47,7 @@ _VARIANTS = flags.DEFINE_list("variants", ["before", "after"],
 _TARGET = flags.DEFINE_float("target", -14.0, "The validation level (median lmlhd_snis, "
                              "averaged over context sizes) whose first crossing is timed.")
 _BUDGET = flags.DEFINE_float("budget_s", 600.0, "Wall-clock budget of every run (seconds).")
-_VALIDATE = flags.DEFINE_integer("validate_every", 250, "Validation interval in steps.")
+_VALIDATE = flags.DEFINE_integer("validate_every", 500, "Validation interval in steps.")
 _ROUNDS = flags.DEFINE_integer("rounds", 1, "Times every variant runs (alternating).")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of the model (the data is fixed).")
 
