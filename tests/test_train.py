@@ -2,12 +2,14 @@
 
 import json
 import os
+import time
 
 import jax
 import numpy as np
 import pytest
 
 from amvi_jax import checkpoint, experiment, methods, workdir
+from amvi_jax.training import loop
 from amvi_jax.training import step as step_lib
 
 
@@ -38,6 +40,26 @@ def test_interrupted_and_resumed_run_equals_uninterrupted(tiny_config, tmp_path)
     times = [ln["time_s"] for ln in lines]
     assert [ln["step"] for ln in lines] == sorted(ln["step"] for ln in lines)
     assert all(t > 0 for t in times) and np.all(np.diff(times) >= 0), times
+
+
+@pytest.mark.slow
+def test_time_s_leaves_out_validation(tiny_config, tmp_path, monkeypatch):
+    """A validation that takes 1 s more each time (3 of them) is not training time."""
+    real = loop.validate
+
+    def slow(*args):
+        time.sleep(1.0)
+        return real(*args)
+
+    monkeypatch.setattr(loop, "validate", slow)
+    start = time.perf_counter()
+    _train(tiny_config, tmp_path / "run")
+    wall = time.perf_counter() - start
+    with open(tmp_path / "run" / "metrics.jsonl") as f:
+        lines = [json.loads(line) for line in f]
+    vals = [ln for ln in lines if "val_lmlhd_snis" in ln]
+    assert len(vals) == 3 and all(v["val_s"] >= 1.0 for v in vals)
+    assert lines[-1]["time_s"] < wall - 3.0
 
 
 @pytest.mark.slow

@@ -11,10 +11,13 @@ warm-started diffusion never keeps a checkpoint worse than its start); a
 non-finite update stops the run with a FloatingPointError naming the step and the last good
 checkpoint, which is kept.
 
-Every line carries `time_s`: wall seconds of training so far (compilation and validation
-included, data loading not), continued across a resume and, for a warm start, from the end of
-the run it starts from (`time_offset`). With `train.time_budget_s` > 0 the run stops at the
-first step past that budget, validating and saving there as at its last step.
+Every line carries `time_s`: wall seconds of training so far (compilation, logging and
+checkpointing included; validation, data loading and the final evaluation not, so that a method
+whose validation is costly, such as GMM-NP fitting every validation task, is not charged for
+being measured), continued across a resume and, for a warm start, from the end of the run it
+starts from (`time_offset`). Validation lines also carry their own `val_s`. With
+`train.time_budget_s` > 0 the run stops at the first step past that budget, validating and
+saving there as at its last step.
 """
 
 import json
@@ -45,18 +48,23 @@ class Validation(NamedTuple):
 
 
 class Clock:
-    """Wall seconds of a run so far: `start` (what earlier sessions of it spent, or
-    `offset` on a fresh start) plus this session's."""
+    """Training seconds of a run so far: `start` (what earlier sessions of it spent, or
+    `offset` on a fresh start) plus this session's wall time, less the time spent in
+    `exclude` (validation)."""
 
     def __init__(self, start: float, offset: float = 0.0):
         self.base = start if start else offset
         self.t0 = time.perf_counter()
+        self.excluded = 0.0
 
     def since_start(self) -> float:
-        return time.perf_counter() - self.t0
+        return time.perf_counter() - self.t0 - self.excluded
 
     def __call__(self) -> float:
         return self.base + self.since_start()
+
+    def exclude(self, seconds: float) -> None:
+        self.excluded += seconds
 
 
 def resume(ckpts: checkpoint.Checkpoints, state, workdir: str):
@@ -103,11 +111,14 @@ def run_loop(config, workdir: str, state, ckpts: checkpoint.Checkpoints, step_fn
 
     def validate_and_keep(metrics_file, state, done):
         nonlocal best_score
-        score, seconds = validate(config, state, validation, done)
+        start = time.perf_counter()
+        score, _ = validate(config, state, validation, done)
+        seconds = time.perf_counter() - start  # compilation included
+        clock.exclude(seconds)
         logging.info("step %d validation lmlhd_snis %.3f (best %.3f, %.0f s)", done, score,
                      best_score, seconds)
-        metrics_file.write(json.dumps(dict(step=done, time_s=clock(), val_lmlhd_snis=score))
-                           + "\n")
+        metrics_file.write(json.dumps(dict(step=done, time_s=clock(), val_lmlhd_snis=score,
+                                           val_s=seconds)) + "\n")
         if score > best_score:
             best_score = score
             ckpts.save_best(done, state, score)
