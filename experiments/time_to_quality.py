@@ -32,6 +32,8 @@ VARIANTS = {
     # Four times the tasks per step and a three times larger rate: per step the cost grows by
     # far less than four on two cores (the fixed cost of a step dominates small batches).
     "after": {"train.batch_size": 32, "train.learning_rate": 3e-3},
+    # Cheaper steps instead: a quarter of the (task, context subset) pairs per step.
+    "small": {"train.batch_size": 4, "train.num_subsets": 2, "train.learning_rate": 2e-3},
     # Its two halves, to see which one matters.
     "batch32": {"train.batch_size": 32},
     "lr3e-3": {"train.learning_rate": 3e-3},
