@@ -1,4 +1,4 @@
-"""experiments/time_to_quality: variant configs, the first crossing of the target, the report."""
+"""experiments/time_to_quality (experiments.measure.quality): variants, first crossing, report."""
 
 import json
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from amvi_jax import configuration
-from experiments import time_to_quality as ttq
+from experiments.measure import quality as ttq
 
 
 def test_variants_are_valid_configs_on_the_fixed_data_and_unknown_names_list_the_valid():
