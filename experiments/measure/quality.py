@@ -104,6 +104,8 @@ def plot(runs: list[dict], target: float, path: str) -> None:
         ax.plot(t, np.maximum.accumulate(v), color=colours[r["variant"]], lw=1.2,
                 label=r["variant"] if r["round"] == 0 else None)
     ax.axhline(target, color="k", ls=":", lw=0.8, label="target")
+    top = max(curve(r["workdir"])[1].max() for r in runs)
+    ax.set_ylim(min(target, top) - 40.0, top + 2.0)  # the first validations are far below
     ax.set(xlabel="wall time (s)", ylabel="best validation lmlhd_snis",
            title="linesine1d, 1024 tasks x 16 points, noise 0.1")
     ax.legend(fontsize=7)
