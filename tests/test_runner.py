@@ -42,7 +42,7 @@ def test_runner_writes_a_well_formed_table_and_reuses_cells(tmp_path, data_dir, 
     # The K sweep (K = 1 on seed 0) compares with the main K = 2 cell of seed 0 only.
     assert "| sinusoid1d | ula | 1 | 1 |" in md and "| sinusoid1d | ula | 2 | 1 |" in md
     for fig in ("lmlhd_vs_context_sinusoid1d.png", "elbo_gap_vs_k.png",
-                "posterior_samples_sinusoid1d.png"):
+                "posterior_samples_sinusoid1d.png", "validation_vs_time_sinusoid1d.png"):
         assert os.path.isfile(os.path.join(out, fig))
     with open(os.path.join(out, "results.json")) as f:
         assert json.load(f)["preset"] == "tiny"

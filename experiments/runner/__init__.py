@@ -76,7 +76,8 @@ def write(out_dir: str, records: list[dict], preset, model_like: str = "") -> di
     with open(os.path.join(out_dir, "results.json"), "w") as f:
         json.dump(results, f, indent=2)
     paths = (figures.lmlhd_vs_context(rows, out_dir) + figures.elbo_gap_vs_k(records, out_dir)
-             + figures.posterior_samples(records, out_dir, preset))
+             + figures.posterior_samples(records, out_dir, preset)
+             + figures.validation_vs_time(records, out_dir))
     with open(os.path.join(out_dir, "results.md"), "w") as f:
         model = f", every method on the model of `{model_like}`" if model_like else ""
         f.write(f"# Benchmark results (preset `{preset.name}`, seeds {seeds}{model})\n\n")
