@@ -81,15 +81,14 @@ def resume(ckpts: checkpoint.Checkpoints, state, workdir: str):
     return (state, False) if restored is None else (restored, True)
 
 
-def validate(config, state, validation: Validation, step: int) -> tuple[float, float]:
-    """(score, seconds): the validation median lmlhd_snis of `state` at `step`, averaged over
-    context sizes, and the wall time it took."""
+def validate(config, state, validation: Validation, step: int) -> float:
+    """The validation median lmlhd_snis of `state` at `step`, averaged over context sizes."""
     summary = evaluate.evaluate(
         validation.model, state.params, jax.random.fold_in(validation.key, step),
         validation.tasks, config.eval.context_sizes, config.eval.validation_particles,
         config.eval.task_chunk, batch_metrics=validation.batch_metrics,
         context_width=validation.context_width)
-    return summary["average"]["lmlhd_snis_median"], summary["wall_time_s"]
+    return summary["average"]["lmlhd_snis_median"]
 
 
 def run_loop(config, workdir: str, state, ckpts: checkpoint.Checkpoints, step_fn,
@@ -112,7 +111,7 @@ def run_loop(config, workdir: str, state, ckpts: checkpoint.Checkpoints, step_fn
     def validate_and_keep(metrics_file, state, done):
         nonlocal best_score
         start = time.perf_counter()
-        score, _ = validate(config, state, validation, done)
+        score = validate(config, state, validation, done)
         seconds = time.perf_counter() - start  # compilation included
         clock.exclude(seconds)
         logging.info("step %d validation lmlhd_snis %.3f (best %.3f, %.0f s)", done, score,
