@@ -1,7 +1,6 @@
 """Figures a run leaves in its workdir (matplotlib, Agg backend: no screen needed)."""
 
 import functools
-import json
 import os
 
 import jax
@@ -12,6 +11,7 @@ import numpy as np
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from amvi_jax import workdir as workdir_lib  # noqa: E402
 from amvi_jax.data import first_n_mask, images  # noqa: E402
 
 _PLOT_PARTICLES = 256
@@ -123,13 +123,9 @@ def _grid_image(ax, image_shape, x, values, context_x=(), title=""):
 def plot_validation_vs_time(metrics_path: str, path: str) -> bool:
     """Validation lmlhd_snis against wall time (the `time_s` of metrics.jsonl), the best so far
     as a step line; False (and no figure) when the log has no timed validation line."""
-    with open(metrics_path) as f:
-        lines = [json.loads(ln) for ln in f if ln.strip()]
-    points = [(ln["time_s"], ln["val_lmlhd_snis"]) for ln in lines
-              if "val_lmlhd_snis" in ln and "time_s" in ln]
-    if not points:
+    t, v = workdir_lib.validation_curve(metrics_path)
+    if not t.size:
         return False
-    t, v = np.asarray(points, np.float64).T
     fig, ax = plt.subplots(figsize=(4.5, 3.2))
     ax.plot(t, v, "o", ms=3, color="C0", label="validation")
     ax.step(t, np.maximum.accumulate(v), where="post", color="C0", lw=1, label="best so far")

@@ -4,6 +4,7 @@ import json
 import os
 
 import ml_collections
+import numpy as np
 
 from amvi_jax import data
 
@@ -36,14 +37,27 @@ def trim_metrics(path: str, last_step: int) -> None:
         f.writelines(lines)
 
 
+def read_metrics(path: str) -> list[dict]:
+    """The lines of a metrics.jsonl ([] if there is no such file)."""
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return [json.loads(ln) for ln in f if ln.strip()]
+
+
 def last_time_s(path: str) -> float:
     """The largest `time_s` in a metrics.jsonl (0 if there is none): where a resumed run's
     clock continues."""
-    if not os.path.exists(path):
-        return 0.0
-    with open(path) as f:
-        times = [json.loads(ln).get("time_s", 0.0) for ln in f if ln.strip()]
-    return float(max(times, default=0.0))
+    return float(max((ln.get("time_s", 0.0) for ln in read_metrics(path)), default=0.0))
+
+
+def validation_curve(path: str):
+    """(time_s [V], val_lmlhd_snis [V]) float64 of a metrics.jsonl's validation lines that
+    carry a time (empty arrays if none)."""
+    points = [(ln["time_s"], ln["val_lmlhd_snis"]) for ln in read_metrics(path)
+              if "val_lmlhd_snis" in ln and "time_s" in ln]
+    t, v = np.asarray(points, np.float64).reshape(-1, 2).T
+    return t, v
 
 
 def load_data(config) -> data.MetaDataset:

@@ -6,8 +6,8 @@ Every variant is configs/np.py with a few fields changed (`VARIANTS`), trained o
 data (linesine1d, 1024 tasks x 16 points, output noise 0.1, 64 validation tasks) under the
 same wall-clock budget, one after the other in this process, so the ratio of their times
 compares them on the same machine at the same hour. `--rounds` > 1 alternates the variants
-again (fresh run directories) to see the spread. Validation (its own wall time included, as
-for every run) logs median lmlhd_snis averaged over the context sizes against `time_s`; a
+again (fresh run directories) to see the spread. Validation logs median lmlhd_snis averaged
+over the context sizes against `time_s` (training time: validation itself is left out); a
 variant's time to quality is the first logged time at or above `--target`.
 
 Writes <output_dir>/time_to_quality.{md,json,png}.

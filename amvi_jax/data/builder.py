@@ -194,4 +194,4 @@ def load_generated(config: MetaDatasetConfig, data_dir: str | None = None) -> Me
             y=np.stack([r["y"] for r in records]).astype(np.float32),
         )
     return MetaDataset(name=config.family, **task_sets,
-                       image_shape=(8, 8) if config.family == "digits" else None)
+                       image_shape=families.IMAGE_SHAPES.get(config.family))

@@ -35,6 +35,8 @@ PARAMETRIC_FAMILIES = ("sinusoid1d", "linesine1d", "quadratic1d", "affine1d")
 GP_FAMILIES = ("gp_rbf", "gp_matern52", "gp_weakly_periodic")
 SYNTHETIC_FAMILIES = PARAMETRIC_FAMILIES + GP_FAMILIES
 BENCHMARKS = SYNTHETIC_FAMILIES + ("digits",)
+# (H, W) of the families whose points are the pixels of an image (MetaDataset.image_shape).
+IMAGE_SHAPES = {"digits": (8, 8)}
 
 # Uniform bounds of each task parameter, in the column order they are drawn.
 PARAMETER_BOUNDS: dict[str, dict[str, tuple[float, float]]] = {
@@ -337,5 +339,5 @@ def make_meta_dataset(
         meta_train=TaskSet(x[:, :num_points].copy(), y[:, :num_points].copy()),
         validation=TaskSet(*splits["validation"]),
         test=TaskSet(*splits["test"]),
-        image_shape=(8, 8) if family == "digits" else None,
+        image_shape=IMAGE_SHAPES.get(family),
     )

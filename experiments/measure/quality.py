@@ -8,6 +8,7 @@ import os
 import numpy as np
 
 from amvi_jax import experiment
+from amvi_jax import workdir as workdir_lib
 from configs import np as np_config
 
 # Each variant: config fields -> values, on top of configs/np.py.
@@ -46,11 +47,7 @@ def variant_config(name: str, budget_s: float, validate_every: int, seed: int):
 
 def curve(workdir: str) -> tuple[np.ndarray, np.ndarray]:
     """(time_s, validation score) of a run's metrics.jsonl."""
-    with open(os.path.join(workdir, "metrics.jsonl")) as f:
-        lines = [json.loads(ln) for ln in f if ln.strip()]
-    points = [(ln["time_s"], ln["val_lmlhd_snis"]) for ln in lines if "val_lmlhd_snis" in ln]
-    t, v = np.asarray(points, np.float64).reshape(-1, 2).T
-    return t, v
+    return workdir_lib.validation_curve(os.path.join(workdir, "metrics.jsonl"))
 
 
 def time_to(target: float, t: np.ndarray, v: np.ndarray) -> float:
@@ -60,8 +57,9 @@ def time_to(target: float, t: np.ndarray, v: np.ndarray) -> float:
 
 
 def steps_per_s(workdir: str) -> float:
-    with open(os.path.join(workdir, "metrics.jsonl")) as f:
-        rates = [json.loads(ln)["steps_per_sec"] for ln in f if "steps_per_sec" in ln]
+    rates = [ln["steps_per_sec"] for ln in
+             workdir_lib.read_metrics(os.path.join(workdir, "metrics.jsonl"))
+             if "steps_per_sec" in ln]
     return float(rates[-1]) if rates else float("nan")
 
 
@@ -99,12 +97,13 @@ def plot(runs: list[dict], target: float, path: str) -> None:
 
     fig, ax = plt.subplots(figsize=(5, 3.5))
     colours = {n: f"C{i}" for i, n in enumerate(dict.fromkeys(r["variant"] for r in runs))}
+    top = -np.inf
     for r in runs:
         t, v = curve(r["workdir"])
         ax.plot(t, np.maximum.accumulate(v), color=colours[r["variant"]], lw=1.2,
                 label=r["variant"] if r["round"] == 0 else None)
+        top = max(top, v.max())
     ax.axhline(target, color="k", ls=":", lw=0.8, label="target")
-    top = max(curve(r["workdir"])[1].max() for r in runs)
     ax.set_ylim(min(target, top) - 40.0, top + 2.0)  # the first validations are far below
     ax.set(xlabel="wall time (s)", ylabel="best validation lmlhd_snis",
            title="linesine1d, 1024 tasks x 16 points, noise 0.1")

@@ -1,7 +1,6 @@
 """Figures of the benchmark table: lmlhd against context size, ELBO gap against K, each
 method's posterior samples beside the AIS reference, and validation against wall time."""
 
-import json
 import os
 
 import matplotlib
@@ -11,6 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from amvi_jax import gap  # noqa: E402
+from amvi_jax import workdir as workdir_lib  # noqa: E402
 from experiments.runner import report  # noqa: E402
 
 
@@ -113,12 +113,8 @@ def validation_vs_time(records: list[dict], out_dir: str) -> list[str]:
         top = -np.inf
         for rec in sorted((r for r in main if r["benchmark"] == bench and r["seed"] == seed),
                           key=lambda r: order(r["method"])):
-            with open(os.path.join(rec["workdir"], "metrics.jsonl")) as f:
-                lines = [json.loads(ln) for ln in f if ln.strip()]
-            points = [(ln["time_s"], ln["val_lmlhd_snis"]) for ln in lines
-                      if "val_lmlhd_snis" in ln and "time_s" in ln]
-            if points:
-                t, v = np.asarray(points).T
+            t, v = workdir_lib.validation_curve(os.path.join(rec["workdir"], "metrics.jsonl"))
+            if t.size:
                 ax.step(t, np.maximum.accumulate(v), where="post", label=rec["method"])
                 top = max(top, v.max())
         if top == -np.inf:
