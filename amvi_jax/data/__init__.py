@@ -8,6 +8,7 @@ from amvi_jax.data.batching import (
     TrainBatch,
     first_n_mask,
     sample_context_masks,
+    sample_task_indices,
     sample_train_batch,
 )
 from amvi_jax.data.benchmarks import default_data_config, load_benchmark
@@ -25,6 +26,7 @@ __all__ = [
     "load_benchmark",
     "load_npz",
     "sample_context_masks",
+    "sample_task_indices",
     "sample_train_batch",
     "validate_tasks",
 ]

@@ -57,13 +57,43 @@ def first_n_mask(num_points: int, n) -> jax.Array:
     return (jnp.arange(num_points) < n).astype(jnp.float32)
 
 
+def sample_task_indices(key: jax.Array, num_tasks: int, batch_size: int) -> jax.Array:
+    """B task indices: a uniformly random set of B distinct tasks if B <= T, else B i.i.d. ones.
+
+    Floyd's algorithm (Bentley & Floyd, CACM 1987): for j = T - B, ..., T - 1 draw t uniform in
+    0..j and take t, or j if t is already taken. Every B-subset is equally likely and the work is
+    O(B^2), where `jax.random.choice(replace=False)` permutes all T tasks at every step (7 ms of
+    a 9 ms step at T = 16384 on a 2-core CPU). The order within the batch is not uniform, which
+    the mean over the batch does not see.
+
+    Args:
+      key: PRNG key.
+      num_tasks: T (static).
+      batch_size: B (static).
+
+    Returns:
+      int32 [B] indices in 0..T-1.
+    """
+    if batch_size > num_tasks:
+        return jax.random.randint(key, (batch_size,), 0, num_tasks)
+    keys = jax.random.split(key, batch_size)
+
+    def take(i, chosen):
+        j = num_tasks - batch_size + i
+        t = jax.random.randint(keys[i], (), 0, j + 1)
+        return chosen.at[i].set(jnp.where(jnp.any(chosen == t), j, t))
+
+    return jax.lax.fori_loop(0, batch_size, take, jnp.full((batch_size,), -1, jnp.int32))
+
+
 def sample_train_batch(
     key: jax.Array, x: jax.Array, y: jax.Array, batch_size: int, num_subsets: int,
     min_context_size: int = 1,
 ) -> TrainBatch:
     """Samples tasks and independent context masks for one training step.
 
-    Tasks are drawn without replacement when batch_size <= T (with replacement otherwise).
+    Tasks are drawn without replacement when batch_size <= T (with replacement otherwise), by
+    `sample_task_indices` in O(B^2) work, whatever T.
 
     Args:
       key: PRNG key.
@@ -78,7 +108,7 @@ def sample_train_batch(
     """
     num_tasks, num_points = x.shape[0], x.shape[1]
     task_key, mask_key = jax.random.split(key)
-    index = jax.random.choice(task_key, num_tasks, (batch_size,), replace=batch_size > num_tasks)
+    index = sample_task_indices(task_key, num_tasks, batch_size)
     mask_keys = jax.random.split(mask_key, batch_size)
     mask = jax.vmap(lambda k: sample_context_masks(k, num_points, num_subsets,
                                                    min_context_size))(mask_keys)

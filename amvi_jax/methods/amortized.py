@@ -115,9 +115,9 @@ def setup(config, dataset, mesh=None) -> Setup:
     state = _init_state(config, model, key_init, dim_x, dim_y)
     optimizer = step_lib.make_optimizer(config)
     tc = config.train
-    train_data = (dataset.meta_train.x, dataset.meta_train.y)
-    if mesh is not None:
-        train_data = jax.device_put(train_data, sharding.replicated(mesh))
+    # On the device once: numpy arrays would be copied into every step, O(T) each time.
+    train_data = jax.device_put((dataset.meta_train.x, dataset.meta_train.y),
+                                None if mesh is None else sharding.replicated(mesh))
     diffusion_step = step_lib.make_train_step(model, optimizer, config, mesh)
     pretraining = tc.pretrain_steps > 0 and model.sampler.name != "gaussian"
     pretrain_step = (step_lib.make_train_step(model.with_sampler(samplers.get("gaussian")),

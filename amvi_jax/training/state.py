@@ -28,7 +28,7 @@ def guarded_update(state: TrainState, ok: jax.Array, params, opt_state, extra=No
     `bad_step`; the host checks it before logging or saving, so a diverged run keeps its last
     good checkpoint. `extra=None` keeps `state.extra`.
     """
-    ok = ok & (state.bad_step < 0)
+    ok = healthy(state, ok)
     keep = lambda new, old: jax.tree.map(lambda a, b: jnp.where(ok, a, b), new, old)
     return TrainState(
         step=state.step + 1,
@@ -37,6 +37,15 @@ def guarded_update(state: TrainState, ok: jax.Array, params, opt_state, extra=No
         bad_step=jnp.where(ok | (state.bad_step >= 0), state.bad_step, state.step),
         extra=state.extra if extra is None else keep(extra, state.extra),
     )
+
+
+def healthy(state: TrainState, ok: jax.Array) -> jax.Array:
+    """[] bool: this step is `ok` and no earlier one failed, i.e. the step may change the state.
+
+    For a method that writes part of its `extra` itself (GMM-NP's B updated rows) rather than
+    having `guarded_update` select over all of it.
+    """
+    return ok & (state.bad_step < 0)
 
 
 def all_finite(tree) -> jax.Array:

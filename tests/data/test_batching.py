@@ -5,7 +5,13 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from amvi_jax.data import TrainBatch, first_n_mask, sample_context_masks, sample_train_batch
+from amvi_jax.data import (
+    TrainBatch,
+    first_n_mask,
+    sample_context_masks,
+    sample_task_indices,
+    sample_train_batch,
+)
 
 # Jitted once for the (N, S) used by all mask tests: compilation dominates on a small CPU.
 mask_fn = jax.jit(sample_context_masks, static_argnums=(1, 2))
@@ -96,6 +102,23 @@ def test_sample_train_batch(tasks):
             .tolist()
         )
     assert seen == set(range(10))
+
+
+def test_task_indices_are_a_uniform_subset():
+    # T = 5, B = 2: each of the 10 pairs has probability 1/10. A sampler biased towards late or
+    # early indices (Floyd's algorithm with j and t swapped, or t drawn from 0..T-1) fails this.
+    draws = np.asarray(jax.jit(jax.vmap(lambda k: sample_task_indices(k, 5, 2)))(
+        jax.random.split(jax.random.key(0), 20_000)))
+    assert (draws[:, 0] != draws[:, 1]).all() and draws.min() == 0 and draws.max() == 4
+    pairs = np.sort(draws, axis=1) @ np.array([5, 1])
+    distinct_pairs = [5 * a + b for a in range(5) for b in range(a + 1, 5)]
+    counts = np.bincount(pairs, minlength=25)[distinct_pairs]
+    assert counts.sum() == 20_000
+    # Binomial(20000, 0.1): sd 42; 5 sd.
+    np.testing.assert_allclose(counts, 2000, atol=212)
+    # B = T: a permutation of all tasks.
+    np.testing.assert_array_equal(np.sort(sample_task_indices(jax.random.key(1), 7, 7)),
+                                  np.arange(7))
 
 
 def test_batch_larger_than_task_count(tasks):
