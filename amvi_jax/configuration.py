@@ -55,6 +55,9 @@ def validate(config) -> None:
     positive(config, "train.learning_rate")
     if not config.train.get("time_budget_s", 0.0) >= 0:
         fail("train.time_budget_s", config.train.time_budget_s, "must be >= 0 (0 = no budget)")
+    if not config.train.get("validate_every_s", 0.0) >= 0:
+        fail("train.validate_every_s", config.train.validate_every_s,
+             "must be >= 0 (0 = by steps only)")
 
     for f in ("eval.num_particles", "eval.task_chunk", "eval.validation_particles"):
         positive_int(config, f)

@@ -69,6 +69,7 @@ def get_config() -> ml_collections.ConfigDict:
         init_from="",              # workdir of another run: start from its best parameters
         log_every=500,
         validate_every=2_000,      # keep the best checkpoint by validation lmlhd
+        validate_every_s=0.0,      # > 0: also every this many training seconds (any method)
         validate_at_start=True,    # the start (diffusion: its warm start) is a candidate too
         time_budget_s=0.0,         # > 0: stop (validate, save) at the first step past it
         checkpoint_every=2_000,

@@ -80,6 +80,19 @@ def test_time_budget_stops_validates_and_saves_and_a_resume_respects_it(tiny_con
         experiment.train(tiny_config, str(tmp_path / "bad"))
 
 
+@pytest.mark.slow
+def test_validation_by_training_seconds(tiny_config, tmp_path):
+    # A cadence of 1 ns is due at every step; the step cadence alone (100) never is before the end.
+    tiny_config.train.update(dict(num_steps=4, validate_every=100, validate_every_s=1e-9))
+    _train(tiny_config, tmp_path / "run")
+    with open(tmp_path / "run" / "metrics.jsonl") as f:
+        lines = [json.loads(line) for line in f]
+    assert [ln["step"] for ln in lines if "val_lmlhd_snis" in ln] == [0, 1, 2, 3, 4]
+    with pytest.raises(ValueError, match="train.validate_every_s"):
+        tiny_config.train.validate_every_s = -1.0
+        experiment.train(tiny_config, str(tmp_path / "bad"))
+
+
 def _damage(step_dir) -> None:
     """Truncates every file of a checkpoint to half its size, as a crash mid-write would."""
     for root, _, files in os.walk(step_dir):
