@@ -9,6 +9,7 @@ between the generated markers of --output, so hand-written analysis around them 
 3. peak memory of the training step against K, remat on and off (XLA's static memory analysis);
 4. compile time (lower + compile) of the training step against K;
 5. evaluation throughput: test tasks per second with 1024 particles (as `measure_test_time`).
+6. the np and GMM-NP training steps against the number of meta-training tasks T.
 
 The persistent compilation cache is switched off so compile times are real.
 """

@@ -39,18 +39,25 @@ def test_quick_report_is_well_formed(data_dir, tmp_path):
     assert block.startswith(report.BEGIN + "\n") and block.endswith(report.END + "\n")
 
     tables = _markdown_tables(block)
-    assert len(tables) == 5  # overhead, throughput, memory + compile, evaluation, goals
+    # overhead, throughput, memory + compile, evaluation, steps against T, goals
+    assert len(tables) == 6
     for table in tables:
         header, separator, *rows = table
         assert rows, table
         assert all(set(c) == {"-"} for c in separator), separator
         assert all(len(row) == len(header) for row in [separator, *rows]), table
         assert all(cell for row in table for cell in row), table
-    overhead, throughput, memory, evaluation, goals = tables
+    overhead, throughput, memory, evaluation, scaling, goals = tables
     assert [r[0] for r in overhead[2:]] == list(settings.overhead_samplers)
     assert len(memory) - 2 == 1 + 2 * len(settings.memory_steps)  # Gaussian + K x remat
     assert len(throughput) - 2 == 1 + 2 * len(settings.train_steps)
     assert [r[0] for r in evaluation[2:]] == ["gaussian", settings.eval_sampler]
+    assert [int(r[0]) for r in scaling[2:]] == list(settings.scaling_tasks)
+    # GMM-NP's state is one mixture per (task, context set): linear in T.
+    state = [r["gmm_state_bytes"] for r in results["task_scaling"]]
+    assert state[1] * settings.scaling_tasks[0] == state[0] * settings.scaling_tasks[1]
+    for row in scaling[2:]:
+        assert all(math.isfinite(float(c)) and float(c) > 0 for c in row[1:]), row
     for row in overhead[2:] + throughput[2:] + evaluation[2:]:
         for cell in row[3:6]:
             assert math.isfinite(float(cell)) and float(cell) >= 0, row

@@ -128,7 +128,33 @@ def test_task_count_sweep_under_a_wall_clock_budget(tmp_path, data_dir, monkeypa
         assert ula["train"]["init_from"].endswith(os.path.join("np_warm", "seed0"))
         assert not [ln for ln in ula_lines if "loss" in ln]  # the budget was spent before it
     with open(os.path.join(out, "results.md")) as f:
-        assert "| sinusoid1d_T16 | ula | 1 |" in f.read()
+        text = f.read()
+    assert "| sinusoid1d_T16 | ula | 1 |" in text
+    # The T-sweep table and figure: one row per T, test lmlhd against T.
+    assert [(r["benchmark"], r["num_tasks"], r["method"]) for r in results["t_sweep"]] == [
+        ("sinusoid1d", 8, "ula"), ("sinusoid1d", 16, "ula")]
+    assert "| sinusoid1d | 16 | ula | 1 |" in text
+    assert os.path.exists(os.path.join(out, "lmlhd_vs_num_tasks_sinusoid1d.png"))
+
+
+def test_training_curve_of_a_warm_started_cell_starts_with_its_warm_start(tmp_path):
+    """The warm start validated at 0, 5 and 10 s; the diffusion continues its clock (its start,
+    again at 10 s, then 15 s). Best validation by 7 s is the warm start's, by 20 s its own."""
+    def run_dir(name, init_from, points):
+        path = tmp_path / name
+        path.mkdir()
+        (path / "config.json").write_text(json.dumps(dict(train=dict(init_from=init_from))))
+        (path / "metrics.jsonl").write_text("".join(
+            json.dumps(dict(step=i, time_s=t, val_lmlhd_snis=v)) + "\n"
+            for i, (t, v) in enumerate(points)))
+        return str(path)
+
+    warm = run_dir("warm", "", [(0.0, -50.0), (5.0, -20.0), (10.0, -15.0)])
+    cell = dict(workdir=run_dir("ldvi", warm, [(10.0, -15.0), (15.0, -12.0)]), init_from=warm)
+    t, v = report.training_curve(cell)
+    np.testing.assert_array_equal(t, [0.0, 5.0, 10.0, 15.0])
+    assert [report.best_by(t, v, w) for w in (7.0, 12.0, 20.0)] == [-20.0, -15.0, -12.0]
+    assert np.isnan(report.best_by(t, v, -1.0))
 
 
 def test_gain_over_np_is_paired_by_seed():

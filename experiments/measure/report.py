@@ -102,6 +102,16 @@ def tables(results: dict) -> str:
         ["sampler", "K", "particles", "per task ms", "chunk ms", "tasks/s"],
         [[r["sampler"], r["num_steps"], r["particles"], _sig(r["per_task_ms"]),
           _sig(r["chunk_ms"]), _sig(r["tasks_per_s"])] for r in ev]))
+    sc = results["task_scaling"]
+    parts.append(
+        "\n\n### 6. Training step against the number of meta-training tasks T\n\n"
+        "Each method's own step (configs/default.py np, configs/gmm.py GMM-NP), timed "
+        "round-robin. Neither should grow with T; GMM-NP's per-task state (one mixture per "
+        "task and context set) does.\n\n")
+    parts.append(_md_table(
+        ["T", "np step ms", "GMM-NP step ms", "GMM-NP per-task state MiB"],
+        [[r["num_tasks"], _sig(r["amortized_ms"]), _sig(r["gmm_ms"]),
+          _mib(r["gmm_state_bytes"])] for r in sc]))
     parts.append("\n\n### Goals\n\n")
     parts.append(_md_table(["goal", "target", "measured", "status"],
                            [[g["goal"], g["target"], g["measured"], _met(g["met"])]

@@ -10,7 +10,14 @@ import jax
 import jaxlib
 
 from amvi_jax import workdir
-from experiments.measure import evaluation, goals, sampler_overhead, timing, training_step
+from experiments.measure import (
+    evaluation,
+    goals,
+    sampler_overhead,
+    task_scaling,
+    timing,
+    training_step,
+)
 
 
 def loadavg() -> str:
@@ -35,19 +42,22 @@ def machine() -> dict:
 
 def run(settings: timing.Settings, log: Callable[[str], None] = lambda _: None) -> dict:
     """Every section in this process -> results: settings, machine, date, num_points (of a
-    meta-training task), overhead, steps, evaluation (the rows of each module's `measure`),
+    meta-training task), overhead, steps, evaluation, task_scaling (the rows of each module's
+    `measure`),
     goals (`goals.check`), wall_s and load_end."""
     results = dict(settings=settings, machine=machine(),
                    date=datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"))
     start = time.perf_counter()
     dataset = workdir.load_data(timing.make_config(settings))
     results["num_points"] = int(dataset.meta_train.x.shape[1])
-    log("1/3 sampler overhead")
+    log("1/4 sampler overhead")
     results["overhead"] = sampler_overhead.measure(settings, dataset)
-    log("2/3 training step (compiles one step per K and remat)")
+    log("2/4 training step (compiles one step per K and remat)")
     results["steps"] = training_step.measure(settings, dataset)
-    log("3/3 evaluation")
+    log("3/4 evaluation")
     results["evaluation"] = evaluation.measure(settings, dataset)
+    log("4/4 training step against the number of tasks")
+    results["task_scaling"] = task_scaling.measure(settings)
     results["goals"] = goals.check(results["overhead"], results["steps"])
     results["wall_s"] = time.perf_counter() - start
     results["load_end"] = loadavg()

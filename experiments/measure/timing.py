@@ -37,6 +37,8 @@ class Settings:
     eval_particles: int = 1024
     eval_chunk: int = 16
     eval_context: int = 16
+    # Training step of np and GMM-NP against the number of meta-training tasks T.
+    scaling_tasks: tuple[int, ...] = (64, 1024, 16384)
     # None keeps the configs' widths (64, 64); QUICK shrinks every network.
     hidden: tuple[int, ...] | None = None
     # Tasks per training step; None keeps the config's train.batch_size (ACCEL: 256).
@@ -58,7 +60,7 @@ ACCEL = Settings(overhead_tasks=256, overhead_particles=1024, eval_chunk=256,
 QUICK = Settings(overhead_samplers=("ula", "ldvi"), overhead_steps=4, overhead_tasks=2,
                  overhead_points=4, overhead_particles=8, train_steps=(4,), memory_steps=(4,),
                  eval_steps=2, eval_particles=16, eval_chunk=2, eval_context=4, hidden=(16,),
-                 repeats=2, compiler_options=QUICK_COMPILER_OPTIONS)
+                 scaling_tasks=(8, 32), repeats=2, compiler_options=QUICK_COMPILER_OPTIONS)
 
 
 def make_config(settings: Settings, sampler: str = "gaussian", num_steps: int = 0,

@@ -67,17 +67,19 @@ def collect(out_dir: str, preset, model_like: str = "") -> dict:
 def write(out_dir: str, records: list[dict], preset, model_like: str = "") -> dict:
     """results.json, results.md and figures of `records` -> the results dict."""
     rows = report.aggregate(records)
+    t_rows = report.t_sweep_rows(records)
     order = report.method_order(records)
     seeds = sorted({r["seed"] for r in records})
     results = dict(preset=preset.name, preset_config=preset.to_dict(),
                    methods=sorted({r["method"] for r in records}, key=order),
                    benchmarks=sorted({r["benchmark"] for r in records}), seeds=seeds,
-                   model_like=model_like, rows=rows, records=records)
+                   model_like=model_like, rows=rows, t_sweep=t_rows, records=records)
     with open(os.path.join(out_dir, "results.json"), "w") as f:
         json.dump(results, f, indent=2)
     paths = (figures.lmlhd_vs_context(rows, out_dir) + figures.elbo_gap_vs_k(records, out_dir)
              + figures.posterior_samples(records, out_dir, preset)
-             + figures.validation_vs_time(records, out_dir))
+             + figures.validation_vs_time(records, out_dir)
+             + figures.lmlhd_vs_num_tasks(t_rows, out_dir))
     with open(os.path.join(out_dir, "results.md"), "w") as f:
         model = f", every method on the model of `{model_like}`" if model_like else ""
         f.write(f"# Benchmark results (preset `{preset.name}`, seeds {seeds}{model})\n\n")
@@ -85,6 +87,9 @@ def write(out_dir: str, records: list[dict], preset, model_like: str = "") -> di
         sweep = report.k_sweep_table(records)
         if sweep:
             f.write("\n## ELBO gap against K\n\n" + sweep)
+        if t_rows:
+            f.write("\n## Against the number of meta-training tasks T\n\n"
+                    + report.t_sweep_table(t_rows))
         f.write("\n" + "\n".join(f"![{os.path.basename(p)}]({os.path.basename(p)})"
                                  for p in paths) + "\n")
     return results

@@ -1,5 +1,6 @@
 """Figures of the benchmark table: lmlhd against context size, ELBO gap against K, each
-method's posterior samples beside the AIS reference, and validation against wall time."""
+method's posterior samples beside the AIS reference, validation against wall time, and test
+lmlhd against the number of meta-training tasks (the T sweep)."""
 
 import os
 
@@ -10,8 +11,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from amvi_jax import gap  # noqa: E402
-from amvi_jax import workdir as workdir_lib  # noqa: E402
 from experiments.runner import report  # noqa: E402
+from experiments.runner.cells import WARM  # noqa: E402
 
 
 def _save(fig, path: str) -> str:
@@ -66,7 +67,7 @@ def posterior_samples(records: list[dict], out_dir: str, preset) -> list[str]:
     """
     num_tasks, n = preset.posterior.tasks, preset.posterior.context_size
     paths = []
-    main = [r for r in records if r.get("main", True)]
+    main = [r for r in records if r.get("main", True) and not r["method"].endswith(WARM)]
     order = report.method_order(records)
     for bench in sorted({r["benchmark"] for r in main}):
         seed = min(r["seed"] for r in main if r["benchmark"] == bench)
@@ -102,10 +103,10 @@ def posterior_samples(records: list[dict], out_dir: str, preset) -> list[str]:
 
 def validation_vs_time(records: list[dict], out_dir: str) -> list[str]:
     """Per benchmark: each method's best validation lmlhd_snis so far against its `time_s`
-    (first seed; a diffusion's curve starts where its warm start ended). Cells logged before
-    `time_s` existed are left out."""
+    (first seed; a diffusion's curve is its warm start's until that ended, so warm-start cells
+    have no curve of their own). Cells logged before `time_s` existed are left out."""
     paths = []
-    main = [r for r in records if r.get("main", True)]
+    main = [r for r in records if r.get("main", True) and not r["method"].endswith(WARM)]
     order = report.method_order(records)
     for bench in sorted({r["benchmark"] for r in main}):
         seed = min(r["seed"] for r in main if r["benchmark"] == bench)
@@ -113,7 +114,7 @@ def validation_vs_time(records: list[dict], out_dir: str) -> list[str]:
         top = -np.inf
         for rec in sorted((r for r in main if r["benchmark"] == bench and r["seed"] == seed),
                           key=lambda r: order(r["method"])):
-            t, v = workdir_lib.validation_curve(os.path.join(rec["workdir"], "metrics.jsonl"))
+            t, v = report.training_curve(rec)
             if t.size:
                 ax.step(t, np.maximum.accumulate(v), where="post", label=rec["method"])
                 top = max(top, v.max())
@@ -125,4 +126,23 @@ def validation_vs_time(records: list[dict], out_dir: str) -> list[str]:
         ax.set_ylim(top - 40.0, top + 2.0)  # the first validations are far below
         ax.legend(fontsize=7)
         paths.append(_save(fig, os.path.join(out_dir, f"validation_vs_time_{bench}.png")))
+    return paths
+
+
+def lmlhd_vs_num_tasks(rows: list[dict], out_dir: str) -> list[str]:
+    """Per benchmark of the T sweep (`report.t_sweep_rows`): test lmlhd_snis at the budget
+    against T, mean ± standard error over seeds, per method."""
+    paths = []
+    for bench in sorted({r["benchmark"] for r in rows}):
+        fig, ax = plt.subplots(figsize=(5, 3.5))
+        for method in dict.fromkeys(r["method"] for r in rows if r["benchmark"] == bench):
+            rs = [r for r in rows if (r["benchmark"], r["method"]) == (bench, method)]
+            mean, se = np.array([r["lmlhd_snis"] for r in rs]).T
+            ax.errorbar([r["num_tasks"] for r in rs], mean, yerr=np.nan_to_num(se), fmt="o-",
+                        ms=3, capsize=2, label=method)
+        ax.set_xscale("log", base=2)
+        ax.set(xlabel="meta-training tasks T", ylabel="test lmlhd_snis (median, avg over n)",
+               title=f"{bench}: {rows[0]['budget_s']:g} s of training per cell")
+        ax.legend(fontsize=7)
+        paths.append(_save(fig, os.path.join(out_dir, f"lmlhd_vs_num_tasks_{bench}.png")))
     return paths

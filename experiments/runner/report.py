@@ -8,6 +8,11 @@ error); the gain over np is paired by seed (same seed = same data and same test 
 the cell's own decoder, and its excess over the cell's own lmlhd_snis on the same tasks.
 `training wall` is the median over seeds of the cell's last `time_s` (a diffusion cell's
 includes the Gaussian cell it warm-starts from; cells trained before `time_s` existed show –).
+
+The T sweep (benchmarks `<name>@T<T>`, directories `<name>_T<T>`) gets its own table: test
+lmlhd_snis at the budget against T, and the best validation reached by a quarter, half and all
+of the budget, read off each cell's curve (`training_curve`: a diffusion's starts with that of
+the Gaussian run it warm-starts from, whose clock it continues).
 """
 
 import json
@@ -18,6 +23,7 @@ import numpy as np
 
 from amvi_jax import gap, reference, samplers
 from amvi_jax import workdir as workdir_lib
+from experiments.runner.cells import WARM
 
 BASE_METHOD = "np"
 
@@ -45,7 +51,8 @@ def record(out_dir: str, benchmark: str, name: str, seed: int, preset) -> dict |
     rec = dict(benchmark=benchmark, method=method, seed=seed,
                kind=config.sampler.name if amortized else config.method,
                num_steps=config.sampler.num_steps if amortized else None,
-               eval=summary, workdir=workdir,
+               eval=summary, workdir=workdir, init_from=config.train.get("init_from", ""),
+               time_budget_s=config.train.get("time_budget_s", 0.0),
                train_time_s=workdir_lib.last_time_s(os.path.join(workdir, "metrics.jsonl")),
                reference=gap.reference_gap(workdir, r.tasks, r.context_sizes, ais_config(preset),
                                            seed))
@@ -184,3 +191,83 @@ def finished_records(out_dir: str, preset) -> list[dict]:
     if not records:
         raise FileNotFoundError(f"no finished cell (eval.json) under {out_dir}")
     return records
+
+
+def training_curve(rec: dict) -> tuple[np.ndarray, np.ndarray]:
+    """(time_s [V], validation lmlhd_snis [V]) of a cell from the start of its training: a
+    warm-started cell's own curve follows the one of the run it starts from."""
+    t, v = workdir_lib.validation_curve(os.path.join(rec["workdir"], "metrics.jsonl"))
+    warm = rec.get("init_from")
+    if warm and os.path.isdir(warm):
+        t0, v0 = training_curve(dict(workdir=warm, init_from=workdir_lib.read_config(
+            warm).train.get("init_from", "")))
+        before = t0 < (t.min() if t.size else np.inf)
+        t, v = np.concatenate([t0[before], t]), np.concatenate([v0[before], v])
+    return t, v
+
+
+def best_by(t: np.ndarray, v: np.ndarray, when: float) -> float:
+    """The best validation reached by training time `when` (nan before the first one)."""
+    reached = v[t <= when]
+    return float(reached.max()) if reached.size else float("nan")
+
+
+BUDGET_FRACTIONS = (0.25, 0.5, 1.0)
+
+
+def _training_steps(rec: dict) -> tuple[float, float]:
+    """(steps, steps/s) of the cell's last training line (nan if none)."""
+    lines = [ln for ln in workdir_lib.read_metrics(os.path.join(rec["workdir"], "metrics.jsonl"))
+             if "steps_per_sec" in ln]
+    return ((float(lines[-1]["step"]), float(lines[-1]["steps_per_sec"])) if lines
+            else (float("nan"), float("nan")))
+
+
+def t_sweep_rows(records: list[dict]) -> list[dict]:
+    """One row per (benchmark, T, method) of the T sweep's main cells (not the warm starts, which
+    are in their diffusion's curve): test lmlhd_snis and the
+    best validation at each of BUDGET_FRACTIONS of the budget (mean ± se over seeds), median
+    steps and steps/s, and GMM-NP's measured per-task state."""
+    swept = [r for r in records if r.get("main", True) and not r["method"].endswith(WARM)
+             and re.search(r"_T\d+$", r["benchmark"])]
+    order = method_order(records)
+    rows = []
+
+    def key(r):
+        name, num_tasks = r["benchmark"].rsplit("_T", 1)
+        return name, int(num_tasks), r["method"]
+
+    for name, num_tasks, method in sorted({key(r) for r in swept},
+                                          key=lambda k: (k[0], k[1], order(k[2]))):
+        rs = [r for r in swept if key(r) == (name, num_tasks, method)]
+        budget = max(r["time_budget_s"] for r in rs)
+        curves = [training_curve(r) for r in rs]
+        steps = np.array([_training_steps(r) for r in rs])
+        state = [r["eval"]["posterior_state_bytes"] for r in rs
+                 if "posterior_state_bytes" in r["eval"]]
+        rows.append(dict(
+            benchmark=name, num_tasks=num_tasks, method=method, seeds=len(rs),
+            budget_s=budget, lmlhd_snis=mean_se([_score(r) for r in rs]),
+            best_validation={f: mean_se([best_by(t, v, f * budget) for t, v in curves])
+                             for f in BUDGET_FRACTIONS},
+            steps=float(np.median(steps[:, 0])), steps_per_s=float(np.median(steps[:, 1])),
+            state_bytes=state[0] if state else None))
+    return rows
+
+
+def t_sweep_table(rows: list[dict]) -> str:
+    if not rows:
+        return ""
+    at = " / ".join(f"{f:g}" for f in BUDGET_FRACTIONS)
+    lines = [f"| benchmark | T | method | seeds | test lmlhd_snis at the budget | best validation "
+             f"at {at} of the budget | steps (steps/s) | per-task state (MB) |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        best = " / ".join("–" if np.isnan(m) else fmt((m, se), 1)
+                          for m, se in r["best_validation"].values())
+        state = "–" if r["state_bytes"] is None else f"{r['state_bytes'] / 1e6:.1f}"
+        lines.append(f"| {r['benchmark']} | {r['num_tasks']} | {r['method']} | {r['seeds']} | "
+                     f"{fmt(r['lmlhd_snis'])} | {best} | {r['steps']:.0f} "
+                     f"({r['steps_per_s']:.0f}) | {state} |")
+    return (f"Budget {rows[0]['budget_s']:g} s of training per cell.\n\n"
+            + "\n".join(lines) + "\n")
