@@ -248,11 +248,11 @@ def test_train_and_evaluate_writes_run_files(tmp_path, data_dir):
     again = experiment.train(config, workdir)
     again.checkpoints.close()
     assert int(again.state.step) == 6
-    assert again.state.extra.posteriors.mean.shape == (8 * 2, 2, 2)
+    assert again.state.extra.mean.shape == (8 * 2, 2, 2)
     # The memory of the per-task state (the T sweep reports it): 16 mixtures of it, measured.
     assert saved["posterior_state_bytes"] == sum(
-        np.asarray(a).nbytes for a in jax.tree.leaves(again.state.extra.posteriors))
-    assert not np.allclose(np.asarray(again.state.extra.posteriors.mean),
+        np.asarray(a).nbytes for a in jax.tree.leaves(again.state.extra))
+    assert not np.allclose(np.asarray(again.state.extra.mean),
                            np.asarray(again.state.params["posterior_init"].mean)[None])
 
 

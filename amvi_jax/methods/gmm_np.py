@@ -23,11 +23,10 @@ Faithful to the authors' reference code (ALRhub/gmm_np) where it matters:
 
 `GMMNeuralProcess` implements `model.Model`, so evaluation, plots and the AIS reference run on
 it as they do on the amortized model; the train state is the shared `TrainState` with the
-meta-training mixtures (and the epoch's order of them) in its `extra` field, `Subtasks`.
+meta-training mixtures in its `extra` field.
 """
 
 import dataclasses
-from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -177,56 +176,62 @@ def make_optimizer(config) -> optax.GradientTransformation:
     return optax.adam(config.train.learning_rate)
 
 
-class Subtasks(NamedTuple):
-    """What GMM-NP carries beside the decoder (`TrainState.extra`), M = T x S subtasks.
-
-    Attributes:
-      posteriors: GMM [M, K, ...], one mixture per meta-training (task, context set).
-      order: int32 [M], the current epoch's permutation of the subtasks. It is drawn once per
-        epoch and kept, because drawing it at every step costs O(M log M) (240 ms a step at
-        T = 16384 x 32 sets on a 2-core CPU), and a resumed run reads it back.
-    """
-
-    posteriors: gmm_lib.GMM
-    order: jax.Array
-
-
 def init_state(model, optimizer, key, dim_x: int, num_subtasks: int) -> state_lib.TrainState:
-    """Step 0: params, Adam state of the decoder, and in `extra` the `Subtasks`: M = num_subtasks
-    meta-training mixtures, all at the initial posterior (the order is drawn at step 0)."""
+    """Step 0: params, Adam state of the decoder, and in `extra` the M = num_subtasks
+    meta-training mixtures GMM [M, K, ...], all at the initial posterior."""
     params = model.init(key, dim_x, model.decoder.dim_y)
     posteriors = jax.tree.map(lambda a: jnp.broadcast_to(a, (num_subtasks, *a.shape)),
                               params["posterior_init"])
-    return state_lib.create(params, optimizer.init(params["decoder"]),
-                            Subtasks(posteriors, jnp.arange(num_subtasks, dtype=jnp.int32)))
+    return state_lib.create(params, optimizer.init(params["decoder"]), posteriors)
+
+
+def epoch_order(base_key: jax.Array, epoch, num_subtasks: int) -> jax.Array:
+    """int32 [M]: the order in which epoch `epoch` visits the M subtasks."""
+    key_perm = jax.random.split(base_key)[0]
+    return jax.random.permutation(jax.random.fold_in(key_perm, epoch), num_subtasks)
+
+
+class EpochOrders:
+    """`epoch_order` of the epoch a step index falls in, drawn once per epoch on first use.
+
+    Drawing it inside the step costs O(M log M) at every step (240 ms of a 256 ms step at
+    T = 16384 x 32 sets on a 2-core CPU); it depends only on the key and the epoch, so a resumed
+    run draws the same one and the checkpoint need not hold it.
+    """
+
+    def __init__(self, base_key: jax.Array, num_subtasks: int, batch_size: int):
+        self.batches_per_epoch = num_subtasks // batch_size  # the remainder is dropped
+        self.draw = jax.jit(lambda epoch: epoch_order(base_key, epoch, num_subtasks))
+        self.epoch, self.order = None, None
+
+    def __call__(self, step: int) -> jax.Array:
+        epoch = step // self.batches_per_epoch
+        if epoch != self.epoch:
+            self.epoch, self.order = epoch, self.draw(epoch)
+        return self.order
 
 
 def make_train_step(model: GMMNeuralProcess, optimizer, config):
-    """Jitted (state, base_key, x [T, N, d_x], y [T, N, d_y], masks [T, S, N]) -> (state, m).
+    """Jitted (state, base_key, x [T, N, d_x], y [T, N, d_y], masks [T, S, N], order [T * S])
+    -> (state, metrics); `order` is `EpochOrders(base_key, T * S, B)(int(state.step))`.
 
     The minibatch of B subtasks is the step's slice of a per-epoch permutation of all T * S
-    subtasks (drawn from the epoch number at its first step, kept in the state), so a resumed
-    run repeats exactly. A non-finite loss, gradient or mixture leaves the state untouched
-    (`state.guarded_update`). Apart from that permutation, once per epoch, a step's work does not
-    grow with T: it gathers and writes back only its B mixtures.
+    subtasks (drawn from the epoch number), so a resumed run repeats exactly. A non-finite loss,
+    gradient or mixture leaves the state untouched (`state.guarded_update`). A step's work does
+    not grow with T: it gathers and writes back only its B mixtures.
     """
     batch_size = config.gmm.batch_size
     num_dec = config.gmm.num_decoder_samples
 
-    def step_fn(state: state_lib.TrainState, base_key, x, y, masks):
-        num_tasks, num_sets = masks.shape[:2]
-        num_subtasks = num_tasks * num_sets
-        batches_per_epoch = num_subtasks // batch_size  # drop the remainder, as the reference
-        key_perm, key_steps = jax.random.split(base_key)
-        epoch, pos = state.step // batches_per_epoch, state.step % batches_per_epoch
-        order = jax.lax.cond(
-            pos == 0,
-            lambda: jax.random.permutation(jax.random.fold_in(key_perm, epoch), num_subtasks),
-            lambda: state.extra.order)
+    def step_fn(state: state_lib.TrainState, base_key, x, y, masks, order):
+        num_sets = masks.shape[1]
+        batches_per_epoch = order.shape[0] // batch_size  # drop the remainder, as the reference
+        key_steps = jax.random.split(base_key)[1]
+        pos = state.step % batches_per_epoch
         idx = jax.lax.dynamic_slice(order, (pos * batch_size,), (batch_size,))
         task, sub = idx // num_sets, idx % num_sets
         xb, yb, mb = x[task], y[task], masks[task, sub]
-        post = jax.tree.map(lambda a: a[idx], state.extra.posteriors)
+        post = jax.tree.map(lambda a: a[idx], state.extra)
         key_dec, key_post = jax.random.split(jax.random.fold_in(key_steps, state.step))
 
         def loss_fn(decoder_params):
@@ -257,13 +262,13 @@ def make_train_step(model: GMMNeuralProcess, optimizer, config):
         # The guard selects among the B rows only; the scatter then writes them in place (the
         # state is donated), where a select over all M mixtures would copy them every step.
         rows = jax.tree.map(lambda new, old: jnp.where(ok, new, old), new_post, post)
-        extra = Subtasks(jax.tree.map(lambda a, r: a.at[idx].set(r), state.extra.posteriors, rows),
-                         order)
+        posteriors = jax.tree.map(lambda a, r: a.at[idx].set(r), state.extra, rows)
         metrics = dict(loss=loss, elbo=-loss, nll=-ll, grad_norm=grad_norm,
                        posterior_elbo=jnp.mean(info.elbo), kl=jnp.mean(info.kl),
                        accepted=jnp.mean(info.accepted.astype(jnp.float32)),
                        log_eta=jnp.mean(jnp.log(info.eta)))
-        return state_lib.guarded_update(state, ok, params, opt_state)._replace(extra=extra), metrics
+        return (state_lib.guarded_update(state, ok, params, opt_state)._replace(extra=posteriors),
+                metrics)
 
     return jax.jit(step_fn, donate_argnums=0)
 
@@ -290,6 +295,7 @@ def setup(config, dataset, mesh=None) -> Setup:
     logging.info("GMM-NP: %d posteriors (%d tasks x %d context sets), K = %d, d_z = %d",
                  num_subtasks, num_tasks, masks.shape[1], model.num_components, model.dim_z)
     train_step = make_train_step(model, optimizer, config)
+    orders = EpochOrders(key_train, num_subtasks, config.gmm.batch_size)
     # Every evaluation compiles the whole test-time fit, which costs about as much as fitting
     # 64 tasks: one context width (one compilation) is cheaper than one per bucket.
     width = evaluate.context_bucket(max(config.eval.context_sizes), dataset.test.x.shape[1])
@@ -301,13 +307,14 @@ def setup(config, dataset, mesh=None) -> Setup:
         context_width=width, at_start=config.train.get("validate_at_start", False))
     return Setup(
         model=model, state=state,
-        step=lambda state, step: train_step(state, key_train, x_train, y_train, masks),
+        step=lambda state, step: train_step(state, key_train, x_train, y_train, masks,
+                                            orders(step)),
         validation=validation, log_keys=("loss", "elbo", "kl"), context_width=width,
         describe=dict(sampler="gmm", num_components=model.num_components,
                       num_test_steps=model.num_test_steps,
                       # grows with data.num_tasks (x gmm.num_context_sets): the T sweep
                       posterior_state_bytes=sum(
-                          a.nbytes for a in jax.tree.leaves(state.extra.posteriors))))
+                          a.nbytes for a in jax.tree.leaves(state.extra))))
 
 
 METHOD = Method(validate=validate, setup=setup)
