@@ -131,15 +131,25 @@ def validation_vs_time(records: list[dict], out_dir: str) -> list[str]:
 
 def lmlhd_vs_num_tasks(rows: list[dict], out_dir: str) -> list[str]:
     """Per benchmark of the T sweep (`report.t_sweep_rows`): test lmlhd_snis at the budget
-    against T, mean ± standard error over seeds, per method."""
+    against T, mean ± standard error over seeds, per method; values more than 40 nats below the
+    best are written at the bottom edge."""
     paths = []
     for bench in sorted({r["benchmark"] for r in rows}):
         fig, ax = plt.subplots(figsize=(5, 3.5))
+        top = max(r["lmlhd_snis"][0] for r in rows if r["benchmark"] == bench)
+        bottom = top - 40.0  # a collapsed cell would flatten every other curve
         for method in dict.fromkeys(r["method"] for r in rows if r["benchmark"] == bench):
             rs = [r for r in rows if (r["benchmark"], r["method"]) == (bench, method)]
             mean, se = np.array([r["lmlhd_snis"] for r in rs]).T
-            ax.errorbar([r["num_tasks"] for r in rs], mean, yerr=np.nan_to_num(se), fmt="o-",
-                        ms=3, capsize=2, label=method)
+            num_tasks = [r["num_tasks"] for r in rs]
+            line = ax.errorbar(num_tasks, mean, yerr=np.nan_to_num(se), fmt="o-", ms=3,
+                               capsize=2, label=method)
+            for t, m in zip(num_tasks, mean, strict=True):
+                if m < bottom:  # off the axis: its value at the bottom edge
+                    ax.annotate(f"{m:.0f}", (t, bottom), xytext=(0, 4),
+                                textcoords="offset points", ha="center", fontsize=7,
+                                color=line[0].get_color())
+        ax.set_ylim(bottom, top + 3.0)
         ax.set_xscale("log", base=2)
         ax.set(xlabel="meta-training tasks T", ylabel="test lmlhd_snis (median, avg over n)",
                title=f"{bench}: {rows[0]['budget_s']:g} s of training per cell")
