@@ -313,8 +313,7 @@ def setup(config, dataset, mesh=None) -> Setup:
         describe=dict(sampler="gmm", num_components=model.num_components,
                       num_test_steps=model.num_test_steps,
                       # grows with data.num_tasks (x gmm.num_context_sets): the T sweep
-                      posterior_state_bytes=sum(
-                          a.nbytes for a in jax.tree.leaves(state.extra))))
+                      posterior_state_bytes=sum(a.nbytes for a in jax.tree.leaves(state.extra))))
 
 
 METHOD = Method(validate=validate, setup=setup)

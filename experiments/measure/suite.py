@@ -43,8 +43,7 @@ def machine() -> dict:
 def run(settings: timing.Settings, log: Callable[[str], None] = lambda _: None) -> dict:
     """Every section in this process -> results: settings, machine, date, num_points (of a
     meta-training task), overhead, steps, evaluation, task_scaling (the rows of each module's
-    `measure`),
-    goals (`goals.check`), wall_s and load_end."""
+    `measure`), goals (`goals.check`), wall_s and load_end."""
     results = dict(settings=settings, machine=machine(),
                    date=datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"))
     start = time.perf_counter()
