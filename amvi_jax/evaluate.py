@@ -8,6 +8,12 @@ its points (context included). From S weighted particles (z_s, log w_s) given th
 
 both summed over the target points; we report medians over tasks (and per point: / N), the
 context ELBO mean_s log w_s, the MSE of the SNIS predictive mean and the effective sample size.
+`lmlhd_snis_disjoint` is lmlhd_snis over the N - n targets outside the context.
+
+For a generated benchmark the Bayes limit sits beside every context size (`with_oracle`,
+`amvi_jax.data.oracle`): `lmlhd_oracle_median` and `gap_to_oracle` = lmlhd_oracle_median -
+lmlhd_snis_median (the difference of the two medians, so that a table's "to the limit" column
+is the limit's row minus the method's); the same for the disjoint targets.
 """
 
 import time
@@ -19,6 +25,7 @@ from jax.scipy.special import logsumexp
 
 from amvi_jax import sharding
 from amvi_jax.data import first_n_mask
+from amvi_jax.data import oracle as oracle_lib
 from amvi_jax.samplers.base import log_normal_diag
 
 
@@ -31,16 +38,20 @@ def task_metrics(model, params, key, x, y, mask, num_particles: int) -> dict:
     num_context = mask.shape[0]
     out = model.sample(params, key, x[:num_context], y[:num_context], mask, num_particles)
 
+    outside = jnp.arange(x.shape[0]) >= jnp.sum(mask)  # targets that are not context
+
     def per_particle(z):
         mean, std = model.predict(params, x, z)
-        return jnp.sum(log_normal_diag(y, mean, std**2)), mean
+        ll_points = log_normal_diag(y, mean, std**2)  # [N]
+        return jnp.sum(ll_points), jnp.sum(jnp.where(outside, ll_points, 0.0)), mean
 
-    ll, means = jax.vmap(per_particle)(out.z)  # [S], [S, N, d_y]
+    ll, ll_out, means = jax.vmap(per_particle)(out.z)  # [S], [S], [S, N, d_y]
     log_norm = logsumexp(out.log_w)
     w = jnp.exp(out.log_w - log_norm)  # self-normalised weights [S]
     pred_mean = jnp.einsum("s,snd->nd", w, means)
     return dict(
         lmlhd_snis=logsumexp(out.log_w + ll) - log_norm,
+        lmlhd_snis_disjoint=logsumexp(out.log_w + ll_out) - log_norm,
         lmlhd_mc=logsumexp(ll) - jnp.log(num_particles),
         elbo=jnp.mean(out.log_w),
         log_z_hat=log_norm - jnp.log(num_particles),
@@ -131,6 +142,34 @@ def evaluate(model, params, key, tasks, context_sizes, num_particles: int, task_
     summary["num_tasks"] = int(tasks.x.shape[0])
     summary["num_particles"] = int(num_particles)
     summary["wall_time_s"] = time.perf_counter() - start
+    return summary
+
+
+def oracle_summary(benchmark: str, noise_std: float, tasks, context_sizes) -> dict:
+    """The Bayes limit of `tasks` per context size, {str(n): {lmlhd_oracle_median, ...}}, or
+    {"none": why} for a benchmark without a known process (`data.oracle`)."""
+    why = oracle_lib.reason_missing(benchmark)
+    if why is not None:
+        return {"none": why}
+    per_task = oracle_lib.per_task(benchmark, tasks.x, tasks.y, context_sizes, noise_std)
+    return oracle_lib.summarize(per_task, tasks.x.shape[1])
+
+
+def with_oracle(summary: dict, oracle: dict) -> dict:
+    """`summary` (of `summarize`) with the limit and the method's distance to it beside every
+    context size and in the average; `summary["oracle"]` says why when there is none."""
+    if "none" in oracle:
+        summary["oracle"] = f"none: {oracle['none']}"
+        return summary
+    sizes = summary["context_sizes"]
+    for n, s in sizes.items():
+        s.update(oracle[n])
+        s["gap_to_oracle"] = s["lmlhd_oracle_median"] - s["lmlhd_snis_median"]
+        s["gap_to_oracle_disjoint"] = (s["lmlhd_oracle_disjoint_median"]
+                                       - s["lmlhd_snis_disjoint_median"])
+    for k in next(iter(sizes.values())):
+        summary["average"][k] = float(np.mean([s[k] for s in sizes.values()]))
+    summary["oracle"] = "exact posterior predictive of the generating process"
     return summary
 
 

@@ -72,6 +72,8 @@ def final_evaluation(config, workdir: str, run: Run) -> dict:
     summary = evaluate.evaluate(model, state.params, key, test, ev.context_sizes,
                                 ev.num_particles, ev.task_chunk, mesh=run.mesh,
                                 context_width=run.setup.context_width)
+    summary = evaluate.with_oracle(summary, evaluate.oracle_summary(
+        config.data.benchmark, config.data.noise_std, test, ev.context_sizes))
     # For GMM-NP `sample` fits the fresh mixture first, so the fit is part of the cost; with a
     # test-time dial (eval.refine_temperatures) the refinement is.
     summary["test_time"] = evaluate.measure_test_time(
@@ -100,6 +102,9 @@ def train_and_evaluate(config, workdir: str) -> dict:
     logging.info("test: lmlhd_snis %.3f  lmlhd_mc %.3f  elbo %.3f  mse %.4f  (avg over n); "
                  "%.4f s per new task", avg["lmlhd_snis_median"], avg["lmlhd_mc_median"],
                  avg["elbo_median"], avg["mse_median"], summary["test_time"]["per_task_s"])
+    if "lmlhd_oracle_median" in avg:
+        logging.info("Bayes limit: lmlhd %.3f, the method %.3f nats below it (avg over n)",
+                     avg["lmlhd_oracle_median"], avg["gap_to_oracle"])
     return summary
 
 

@@ -4,7 +4,17 @@ For the first test tasks of a run directory (any method), AIS from the prior
 (`amvi_jax.reference`, docs/DESIGN.md section 8) gives log Z_ref per task; the run's own weighted
 particles give its ELBO and ESS, so `elbo_gap = log Z_ref - ELBO` measures the posterior
 approximation alone, and `lmlhd_ref`, the predictive log-likelihood under the reference
-posterior, says what exact inference would score with the run's decoder. Results are cached in
+posterior, says what exact inference would score with the run's decoder.
+
+On a generated benchmark the Bayes limit (`data.oracle`) splits the method's distance to it,
+per task, into its two parts:
+
+    lmlhd_oracle - lmlhd_snis = (lmlhd_oracle - lmlhd_ref)  +  (lmlhd_ref - lmlhd_snis)
+         gap_to_oracle        =        model_gap            +      inference_gain
+
+`model_gap` is what the learned prior and decoder lose even under their exact posterior;
+`inference_gain` what better inference alone would buy. The three are medians over the tasks,
+so they add up only approximately (exactly for a single task). Results are cached in
 the run directory (reference.json, posterior_samples.npz) so tables can be rebuilt without
 recomputing them.
 """
@@ -18,10 +28,13 @@ import numpy as np
 from jax.scipy.special import logsumexp
 
 from amvi_jax import evaluate, experiment, reference
+from amvi_jax import workdir as workdir_lib
 from amvi_jax.data import first_n_mask
+from amvi_jax.data import oracle as oracle_lib
 
 REFERENCE_FIELDS = ("log_z_ref", "elbo", "elbo_gap", "ess", "lmlhd_ref", "lmlhd_snis",
                     "inference_gain")
+ORACLE_FIELDS = ("lmlhd_oracle", "gap_to_oracle", "model_gap")
 
 
 def reference_fn(model, ais_config: reference.AISConfig):
@@ -68,14 +81,21 @@ def reference_gap(workdir: str, num_tasks: int, context_sizes, ais_config: refer
     elbo_gap = log_z_ref - elbo and ess; lmlhd_ref (the predictive log-likelihood under the
     reference posterior of the run's own decoder), the method's own lmlhd_snis on the same
     tasks, and inference_gain = lmlhd_ref - lmlhd_snis (what better inference alone would buy
-    on this model). -> {"context_sizes": {n: {...}}, "average": {...}}; cached in
-    workdir/reference.json (recomputed if the cache predates a field).
+    on this model). On a generated benchmark also ORACLE_FIELDS: lmlhd_oracle (the Bayes
+    limit on the same tasks), gap_to_oracle = lmlhd_oracle - lmlhd_snis and its model part
+    model_gap = lmlhd_oracle - lmlhd_ref (medians of per-task differences).
+    -> {"context_sizes": {n: {...}}, "average": {...}, "per_task": {n: {lmlhd_ref: [T],
+    lmlhd_snis: [T]}}}; cached in workdir/reference.json (recomputed if the cache predates a
+    field; a cache with per-task values only gets the oracle added).
     """
     path = os.path.join(workdir, "reference.json")
     if os.path.exists(path):
         with open(path) as f:
             cached = json.load(f)
         if set(REFERENCE_FIELDS) <= set(cached["average"]):
+            if "per_task" not in cached or "oracle" in cached:
+                return cached
+            _add_oracle(cached, workdir_lib.read_config(workdir), workdir)
             return cached
     run = experiment.restore(workdir)
     tasks = run.dataset.test._replace(x=run.dataset.test.x[:num_tasks],
@@ -88,7 +108,7 @@ def reference_gap(workdir: str, num_tasks: int, context_sizes, ais_config: refer
     reference_metrics = reference_task_metrics(run.model, ais_config)
 
     result = {"context_sizes": {}, "num_tasks": int(num_tasks),
-              "ais": dict(ais_config._asdict())}
+              "ais": dict(ais_config._asdict()), "per_task": {}}
     for n in context_sizes:
         mask = first_n_mask(evaluate.context_bucket(n, num_points), n)
         keys = jax.random.split(jax.random.fold_in(key, n), num_tasks)
@@ -101,11 +121,38 @@ def reference_gap(workdir: str, num_tasks: int, context_sizes, ais_config: refer
             lmlhd_ref=float(np.median(lmlhd_ref)),
             lmlhd_snis=float(np.median(own["lmlhd_snis"])),
             inference_gain=float(np.median(lmlhd_ref - own["lmlhd_snis"])))
+        result["per_task"][str(n)] = dict(lmlhd_ref=lmlhd_ref.tolist(),
+                                          lmlhd_snis=own["lmlhd_snis"].tolist())
     sizes = result["context_sizes"].values()
     result["average"] = {k: float(np.mean([s[k] for s in sizes])) for k in REFERENCE_FIELDS}
-    with open(path, "w") as f:
-        json.dump(result, f, indent=2)
+    _add_oracle(result, run.config, workdir, tasks)
     return result
+
+
+def _add_oracle(result: dict, config, workdir: str, tasks=None) -> None:
+    """Adds ORACLE_FIELDS to a reference result (when the benchmark has a Bayes limit) and
+    writes it to workdir/reference.json."""
+    why = oracle_lib.reason_missing(config.data.benchmark)
+    result["oracle"] = why or "exact posterior predictive of the generating process"
+    if why is None:
+        if tasks is None:
+            test = workdir_lib.load_data(config).test
+            tasks = test._replace(x=test.x[:result["num_tasks"]], y=test.y[:result["num_tasks"]])
+        sizes = [int(n) for n in result["per_task"]]
+        limit = oracle_lib.per_task(config.data.benchmark, tasks.x, tasks.y, sizes,
+                                    config.data.noise_std)
+        for n in sizes:
+            own = {k: np.asarray(v) for k, v in result["per_task"][str(n)].items()}
+            best = limit[n]["lmlhd_oracle"]
+            result["context_sizes"][str(n)].update(
+                lmlhd_oracle=float(np.median(best)),
+                gap_to_oracle=float(np.median(best - own["lmlhd_snis"])),
+                model_gap=float(np.median(best - own["lmlhd_ref"])))
+        for k in ORACLE_FIELDS:
+            result["average"][k] = float(np.mean([s[k] for s in
+                                                  result["context_sizes"].values()]))
+    with open(os.path.join(workdir, "reference.json"), "w") as f:
+        json.dump(result, f, indent=2)
 
 
 def posterior_samples(workdir: str, num_tasks: int, context_size: int,

@@ -38,6 +38,18 @@ def test_runner_writes_a_well_formed_table_and_reuses_cells(tmp_path, data_dir, 
     with open(os.path.join(out, "results.md")) as f:
         md = f.read()
     assert "| sinusoid1d | np | 2 |" in md and "| sinusoid1d | ula | 2 |" in md
+    # The Bayes limit: a row of its own, each method's distance to it, the split of that
+    # distance on the reference tasks (model + inference part = the whole, per task).
+    limit = rows["np"]["lmlhd_oracle"]
+    assert f"| sinusoid1d | **Bayes limit** | – | {limit:.2f} | 0 |" in md
+    for r in rows.values():
+        assert r["gap_to_oracle"][0] == pytest.approx(limit - r["lmlhd_snis"][0], abs=1e-9)
+    for rec in results["records"]:
+        ref = rec["reference"]
+        for v in ref["context_sizes"].values():
+            # The median of two tasks is their mean, so here the parts add up exactly.
+            assert v["model_gap"] + v["inference_gain"] == pytest.approx(v["gap_to_oracle"])
+    assert "to the limit | model part | inference part" in md
     assert "ELBO gap against K" in md
     # The K sweep (K = 1 on seed 0) compares with the main K = 2 cell of seed 0 only.
     assert "| sinusoid1d | ula | 1 | 1 |" in md and "| sinusoid1d | ula | 2 | 1 |" in md

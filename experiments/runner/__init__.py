@@ -84,6 +84,13 @@ def write(out_dir: str, records: list[dict], preset, model_like: str = "") -> di
         model = f", every method on the model of `{model_like}`" if model_like else ""
         f.write(f"# Benchmark results (preset `{preset.name}`, seeds {seeds}{model})\n\n")
         f.write(report.markdown_table(rows))
+        for bench in sorted({r["benchmark"] for r in rows}):
+            f.write(f"\n## {bench}: lmlhd_snis per context size and the distance to the "
+                    "Bayes limit\n\n" + report.context_table(rows, bench))
+            split = report.split_table(rows, bench)
+            if split:
+                f.write("\nWhere the distance goes (reference tasks; medians of per-task "
+                        "differences, so the parts add up approximately):\n\n" + split)
         sweep = report.k_sweep_table(records)
         if sweep:
             f.write("\n## ELBO gap against K\n\n" + sweep)

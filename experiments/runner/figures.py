@@ -23,10 +23,16 @@ def _save(fig, path: str) -> str:
 
 
 def lmlhd_vs_context(rows: list[dict], out_dir: str) -> list[str]:
-    """Per benchmark: median lmlhd_snis (mean over seeds) against context size, per method."""
+    """Per benchmark: median lmlhd_snis (mean over seeds) against context size, per method,
+    under the Bayes limit (dashed black) where the benchmark has one."""
     paths = []
     for bench in sorted({r["benchmark"] for r in rows}):
         fig, ax = plt.subplots(figsize=(5, 3.5))
+        first = next(r for r in rows if r["benchmark"] == bench)
+        if "lmlhd_oracle_by_context" in first:
+            ns = sorted(first["lmlhd_oracle_by_context"], key=int)
+            ax.plot([int(n) for n in ns], [first["lmlhd_oracle_by_context"][n][0] for n in ns],
+                    "k--", label="Bayes limit")
         for r in (r for r in rows if r["benchmark"] == bench):
             ns = sorted(r["lmlhd_snis_by_context"], key=int)
             mean = [r["lmlhd_snis_by_context"][n][0] for n in ns]

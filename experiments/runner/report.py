@@ -9,20 +9,31 @@ the cell's own decoder, and its excess over the cell's own lmlhd_snis on the sam
 `training wall` is the median over seeds of the cell's last `time_s` (a diffusion cell's
 includes the Gaussian cell it warm-starts from; cells trained before `time_s` existed show –).
 
+On a generated benchmark every table has the Bayes limit (`amvi_jax.data.oracle`, the
+exact posterior predictive of the generating process) as a row of its own and each method's
+distance to it ("to the limit" = limit - method, difference of the medians, averaged over n).
+On the reference tasks that distance splits into the model part (limit - lmlhd_ref: the
+learned prior and decoder under their exact posterior) and the inference part (lmlhd_ref -
+lmlhd_snis, the inference gain). A cell evaluated before the limit existed gets it computed
+here from its own test tasks.
+
 The T sweep (benchmarks `<name>@T<T>`, directories `<name>_T<T>`) gets its own table: test
 lmlhd_snis at the budget against T, and the best validation reached by a quarter, half and all
 of the budget, read off each cell's curve (`training_curve`: a diffusion's starts with that of
 the Gaussian run it warm-starts from, whose clock it continues).
 """
 
+import functools
 import json
 import os
 import re
 
+import ml_collections
 import numpy as np
 
-from amvi_jax import gap, reference, samplers
+from amvi_jax import evaluate, gap, reference, samplers
 from amvi_jax import workdir as workdir_lib
+from amvi_jax.data import oracle
 from experiments.runner.cells import WARM
 
 BASE_METHOD = "np"
@@ -46,6 +57,10 @@ def record(out_dir: str, benchmark: str, name: str, seed: int, preset) -> dict |
     with open(os.path.join(workdir, "eval.json")) as f:
         summary = json.load(f)
     config = workdir_lib.read_config(workdir)
+    if "oracle" not in summary:  # evaluated before the Bayes limit was part of eval.json
+        summary = evaluate.with_oracle(summary, _oracle(
+            json.dumps(config.data.to_dict(), sort_keys=True),
+            tuple(int(n) for n in summary["context_sizes"])))
     amortized = config.method == "amortized"
     r = preset.reference
     rec = dict(benchmark=benchmark, method=method, seed=seed,
@@ -59,6 +74,18 @@ def record(out_dir: str, benchmark: str, name: str, seed: int, preset) -> dict |
     if k is not None:
         rec["main"] = False
     return rec
+
+
+@functools.lru_cache(maxsize=32)
+def _oracle(data_json: str, context_sizes: tuple[int, ...]) -> dict:
+    """`evaluate.oracle_summary` of the test split a data config describes (once per data)."""
+    data_config = ml_collections.ConfigDict(json.loads(data_json))
+    why = oracle.reason_missing(data_config.benchmark)
+    if why is not None:
+        return {"none": why}
+    test = workdir_lib.load_data(ml_collections.ConfigDict({"data": data_config})).test
+    return evaluate.oracle_summary(data_config.benchmark, data_config.noise_std, test,
+                                   context_sizes)
 
 
 def method_order(records: list[dict]):
@@ -103,9 +130,25 @@ def aggregate(records: list[dict]) -> list[dict]:
         row["lmlhd_snis_by_context"] = {
             n: mean_se([r["eval"]["context_sizes"][n]["lmlhd_snis_median"] for r in rs])
             for n in rs[0]["eval"]["context_sizes"]}
+        if all("gap_to_oracle" in r["eval"]["average"] for r in rs):
+            row["gap_to_oracle"] = mean_se([r["eval"]["average"]["gap_to_oracle"] for r in rs])
+            for key, field in (("lmlhd_oracle", "lmlhd_oracle_median"),
+                               ("gap_to_oracle", "gap_to_oracle")):
+                row[f"{key}_by_context"] = {
+                    n: mean_se([r["eval"]["context_sizes"][n][field] for r in rs])
+                    for n in rs[0]["eval"]["context_sizes"]}
+            # The same test tasks for every seed and method: the limit of the first record.
+            row["lmlhd_oracle"] = rs[0]["eval"]["average"]["lmlhd_oracle_median"]
+        else:
+            row["no_oracle"] = rs[0]["eval"].get("oracle", "none: not evaluated")
         refs = [r["reference"] for r in rs if "reference" in r]
         if refs:
-            for field in ("elbo_gap", "ess", "lmlhd_ref", "inference_gain"):
+            row["reference_by_context"] = {
+                n: {f: mean_se([x["context_sizes"][n][f] for x in refs])
+                    for f in (*gap.ORACLE_FIELDS, "lmlhd_ref", "lmlhd_snis", "inference_gain")
+                    if all(f in x["context_sizes"].get(n, {}) for x in refs)}
+                for n in refs[0]["context_sizes"]}
+            for field in ("elbo_gap", "ess", "lmlhd_ref", "inference_gain", "model_gap"):
                 values = [x["average"][field] for x in refs if field in x["average"]]
                 if values:
                     row[field] = mean_se(values)
@@ -131,24 +174,81 @@ def fmt(pair, digits=2) -> str:
     return f"{mean:.{digits}f}" if np.isnan(se) else f"{mean:.{digits}f} ± {se:.{digits}f}"
 
 
+def _opt(row: dict, key: str, digits: int = 2) -> str:
+    return fmt(row[key], digits) if key in row else "–"
+
+
+def limit_row(rows: list[dict], bench: str) -> tuple[str, str]:
+    """(method cell, value cell) of a benchmark's Bayes-limit row: its value, or "–" and why."""
+    first = next(r for r in rows if r["benchmark"] == bench)
+    if "lmlhd_oracle" in first and "gap_to_oracle" in first:
+        return "**Bayes limit**", f"{first['lmlhd_oracle']:.2f}"
+    why = first.get("no_oracle", "none").removeprefix("none: ")
+    return f"Bayes limit: none ({why})", "–"
+
+
 def markdown_table(rows: list[dict]) -> str:
-    lines = ["| benchmark | method | seeds | lmlhd_snis (median, avg over n) | gain over np "
-             "(paired) | lmlhd_mc | ELBO gap (nats) | ESS of 1024 | lmlhd_ref (ref. tasks) | "
-             "inference gain | test time / task (s) | test split (s) | training wall (s) |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    """One row per (benchmark, method) after the benchmark's Bayes-limit row. "model part" and
+    "inference gain" split the distance to the limit on the reference tasks."""
+    lines = ["| benchmark | method | seeds | lmlhd_snis (median, avg over n) | to the limit | "
+             "gain over np (paired) | lmlhd_mc | ELBO gap (nats) | ESS of 1024 | "
+             "lmlhd_ref (ref. tasks) | model part (ref. tasks) | inference gain | "
+             "test time / task (s) | test split (s) | training wall (s) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    previous = None
     for r in rows:
+        if r["benchmark"] != previous:
+            previous = r["benchmark"]
+            name, value = limit_row(rows, previous)
+            lines.append(f"| {previous} | {name} | – | {value} | 0 |" + " – |" * 10)
         gain = (f"{r['gain_vs_np'][0]:+.2f}" if "gain_vs_np" in r else "–")
         if "gain_vs_np" in r and not np.isnan(r["gain_vs_np"][1]):
             gain += f" ± {r['gain_vs_np'][1]:.2f}"
-        cells = [r["benchmark"], r["method"], str(r["seeds"]), fmt(r["lmlhd_snis"]), gain,
-                 fmt(r["lmlhd_mc"]), fmt(r["elbo_gap"]) if "elbo_gap" in r else "–",
-                 fmt(r["ess"], 0) if "ess" in r else "–",
-                 fmt(r["lmlhd_ref"]) if "lmlhd_ref" in r else "–",
-                 fmt(r["inference_gain"]) if "inference_gain" in r else "–",
+        cells = [r["benchmark"], r["method"], str(r["seeds"]), fmt(r["lmlhd_snis"]),
+                 _opt(r, "gap_to_oracle"), gain, fmt(r["lmlhd_mc"]), _opt(r, "elbo_gap"),
+                 _opt(r, "ess", 0), _opt(r, "lmlhd_ref"), _opt(r, "model_gap"),
+                 _opt(r, "inference_gain"),
                  f"{r['per_task_s']:.4f}" if "per_task_s" in r else "–",
                  f"{r['test_split_s']:.2f}" if "test_split_s" in r else "–",
                  f"{r['train_time_s']:.0f}" if r.get("train_time_s") else "–"]
         lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def context_table(rows: list[dict], bench: str) -> str:
+    """lmlhd_snis per context size (mean ± se over seeds) of every method of `bench`, under
+    the Bayes limit's row, each with its distance to the limit."""
+    rs = [r for r in rows if r["benchmark"] == bench]
+    sizes = sorted(rs[0]["lmlhd_snis_by_context"], key=int)
+    lines = [f"| {bench} | " + " | ".join(f"n = {n}" for n in sizes) + " |",
+             "|---|" + "---|" * len(sizes)]
+    if "lmlhd_oracle_by_context" in rs[0]:
+        lines.append("| **Bayes limit** | " + " | ".join(
+            f"{rs[0]['lmlhd_oracle_by_context'][n][0]:.2f}" for n in sizes) + " |")
+    for r in rs:
+        by = r.get("gap_to_oracle_by_context")
+        lines.append(f"| {r['method']} | " + " | ".join(
+            fmt(r["lmlhd_snis_by_context"][n]) + (f" ({by[n][0]:.2f} below)" if by else "")
+            for n in sizes) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def split_table(rows: list[dict], bench: str) -> str:
+    """Where the distance to the limit goes, per reference context size (reference tasks):
+    to the limit = model part (limit - lmlhd_ref) + inference part (lmlhd_ref - lmlhd_snis),
+    medians of per-task differences (so the parts add up approximately)."""
+    rs = [r for r in rows if r["benchmark"] == bench and "reference_by_context" in r]
+    if not rs or not any("model_gap" in v for r in rs for v in r["reference_by_context"].values()):
+        return ""
+    lines = ["| method | n | Bayes limit | lmlhd_snis | to the limit | model part | "
+             "inference part |", "|---|---|---|---|---|---|---|"]
+    for r in rs:
+        for n, v in sorted(r["reference_by_context"].items(), key=lambda kv: int(kv[0])):
+            if "model_gap" not in v:
+                continue
+            lines.append(f"| {r['method']} | {n} | {v['lmlhd_oracle'][0]:.2f} | "
+                         f"{fmt(v['lmlhd_snis'])} | {fmt(v['gap_to_oracle'])} | "
+                         f"{fmt(v['model_gap'])} | {fmt(v['inference_gain'])} |")
     return "\n".join(lines) + "\n"
 
 
