@@ -9,6 +9,7 @@ import os
 from amvi_jax import methods
 from amvi_jax.checks import fail, positive, positive_int, widths
 from amvi_jax.data import BENCHMARKS, images
+from amvi_jax.training.step import LR_SCHEDULES
 
 
 def validate(config) -> None:
@@ -53,6 +54,11 @@ def validate(config) -> None:
               "train.checkpoint_every"):
         positive_int(config, f)
     positive(config, "train.learning_rate")
+    if config.train.lr_schedule not in LR_SCHEDULES:
+        fail("train.lr_schedule", config.train.lr_schedule,
+             f"unknown schedule; valid: {', '.join(LR_SCHEDULES)}")
+    if not 0.0 <= config.train.lr_final_fraction <= 1.0:
+        fail("train.lr_final_fraction", config.train.lr_final_fraction, "must lie in [0, 1]")
     if not config.train.get("time_budget_s", 0.0) >= 0:
         fail("train.time_budget_s", config.train.time_budget_s, "must be >= 0 (0 = no budget)")
     if not config.train.get("validate_every_s", 0.0) >= 0:

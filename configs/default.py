@@ -63,6 +63,8 @@ def get_config() -> ml_collections.ConfigDict:
         num_subsets=4,             # random context subsets per task
         num_particles=16,          # particles per subset
         learning_rate=1e-3,
+        lr_schedule="constant",    # "cosine": each stage's rate decays to lr_final_fraction x
+        lr_final_fraction=0.0,     # cosine only: the rate at the stage's last step / its start
         diffusion_learning_rate=1e-3,  # Adam rate from step pretrain_steps on
         grad_clip_norm=10.0,
         pretrain_steps=0,          # first steps with the Gaussian sampler (warm start)

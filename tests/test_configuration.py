@@ -21,6 +21,8 @@ from configs import default, gmm
     ("eval.context_sizes", (0, 100), "config.eval.context_sizes"),
     ("train.pretrain_steps", 10**9, "config.train.pretrain_steps"),
     ("train.init_from", "/no/such/run", "config.train.init_from"),
+    ("train.lr_schedule", "linear", "valid: constant, cosine"),
+    ("train.lr_final_fraction", 1.5, "config.train.lr_final_fraction"),
 ])
 def test_bad_values_are_rejected_naming_the_field(field, value, match):
     config = default.get_config()
@@ -68,3 +70,37 @@ def test_every_shipped_config_is_valid():
     assert set(samplers.DIFFUSIONS) <= set(names)  # every diffusion ships a config
     for name in names:
         configuration.validate(importlib.import_module(f"configs.{name}").get_config())
+
+
+def test_cosine_schedule_decays_each_stage_and_constant_is_unchanged():
+    import jax.numpy as jnp
+
+    from amvi_jax.training.step import make_optimizer
+
+    def rates(config, steps):
+        # Adam's first update is -rate * sign(g) for any gradient: it reads the rate off.
+        opt = make_optimizer(config)
+        params = {"w": jnp.zeros(())}
+        state, out = opt.init(params), []
+        for _ in range(steps):
+            update, state = opt.update({"w": jnp.ones(())}, state, params)
+            out.append(-float(update["w"]))
+        return out
+
+    config = default.get_config()
+    config.train.update(dict(num_steps=4, lr_schedule="cosine", lr_final_fraction=0.1))
+    got = rates(config, 5)
+    assert got[0] == pytest.approx(1e-3, rel=1e-3)
+    assert got[2] == pytest.approx(1e-3 * (0.1 + 0.9 * 0.5), rel=1e-3)  # half-way
+    assert got[4] == pytest.approx(1e-4, rel=1e-3)  # the floor after the stage
+    # A diffusion after 2 pre-training steps: the Gaussian stage decays over its 2 steps, the
+    # diffusion rate over the 2 after them.
+    config.sampler.name, config.train.pretrain_steps = "ula", 2
+    config.train.diffusion_learning_rate = 3e-4
+    got = rates(config, 4)
+    assert got[0] == pytest.approx(1e-3, rel=1e-3)
+    assert got[1] == pytest.approx(1e-3 * 0.55, rel=1e-3)
+    assert got[2] == pytest.approx(3e-4, rel=1e-3)
+    assert got[3] == pytest.approx(3e-4 * 0.55, rel=1e-3)
+    config.train.lr_schedule = "constant"
+    assert rates(config, 3) == pytest.approx([1e-3, 1e-3, 3e-4], rel=1e-3)

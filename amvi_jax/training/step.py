@@ -17,18 +17,39 @@ from amvi_jax import data, sharding
 from amvi_jax.training import objectives
 from amvi_jax.training import state as state_lib
 
+LR_SCHEDULES = ("constant", "cosine")
+
+
+def _stage_rate(config, rate: float, steps: int):
+    """`rate` held (train.lr_schedule "constant") or cosine-decayed over `steps` to
+    `rate * train.lr_final_fraction` ("cosine"). Runs written before the field existed are
+    constant."""
+    if config.train.get("lr_schedule", "constant") == "constant":
+        return rate
+    return optax.cosine_decay_schedule(rate, max(int(steps), 1),
+                                       alpha=config.train.lr_final_fraction)
+
 
 def make_optimizer(config) -> optax.GradientTransformation:
     """Adam with global-norm clipping; the rate drops to `diffusion_learning_rate` once the
-    diffusion stage starts (its pathwise gradients through K steps are noisier)."""
+    diffusion stage starts (its pathwise gradients through K steps are noisier). Under
+    `train.lr_schedule="cosine"` the Gaussian stage's rate decays over its steps (all of
+    `train.num_steps` for a Gaussian run, `train.pretrain_steps` before a diffusion) and a
+    diffusion run's rate over its own steps."""
     tc = config.train
     if config.sampler.name == "gaussian":
-        rate = tc.learning_rate
+        rate = _stage_rate(config, tc.learning_rate, tc.num_steps)
     elif tc.pretrain_steps == 0:
-        rate = tc.diffusion_learning_rate
-    else:  # optax applies the scale from update count `pretrain_steps` on
+        rate = _stage_rate(config, tc.diffusion_learning_rate, tc.num_steps)
+    elif tc.get("lr_schedule", "constant") == "constant":
+        # optax applies the scale from update count `pretrain_steps` on
         rate = optax.piecewise_constant_schedule(
             tc.learning_rate, {tc.pretrain_steps: tc.diffusion_learning_rate / tc.learning_rate})
+    else:
+        rate = optax.join_schedules(
+            [_stage_rate(config, tc.learning_rate, tc.pretrain_steps),
+             _stage_rate(config, tc.diffusion_learning_rate, tc.num_steps - tc.pretrain_steps)],
+            [tc.pretrain_steps])
     return optax.chain(optax.clip_by_global_norm(tc.grad_clip_norm), optax.adam(rate))
 
 
