@@ -200,7 +200,8 @@ def markdown_table(rows: list[dict]) -> str:
         if r["benchmark"] != previous:
             previous = r["benchmark"]
             name, value = limit_row(rows, previous)
-            lines.append(f"| {previous} | {name} | – | {value} | 0 |" + " – |" * 10)
+            lines.append(f"| {previous} | {name} | – | {value} | {'–' if value == '–' else 0} |"
+                         + " – |" * 10)
         gain = (f"{r['gain_vs_np'][0]:+.2f}" if "gain_vs_np" in r else "–")
         if "gain_vs_np" in r and not np.isnan(r["gain_vs_np"][1]):
             gain += f" ± {r['gain_vs_np'][1]:.2f}"
@@ -225,6 +226,8 @@ def context_table(rows: list[dict], bench: str) -> str:
     if "lmlhd_oracle_by_context" in rs[0]:
         lines.append("| **Bayes limit** | " + " | ".join(
             f"{rs[0]['lmlhd_oracle_by_context'][n][0]:.2f}" for n in sizes) + " |")
+    else:
+        lines.append(f"| {limit_row(rows, bench)[0]} |" + " – |" * len(sizes))
     for r in rs:
         by = r.get("gap_to_oracle_by_context")
         lines.append(f"| {r['method']} | " + " | ".join(
