@@ -33,7 +33,9 @@ def get_config() -> ml_collections.ConfigDict:
     ))
 
     config.model = ml_collections.ConfigDict(dict(
-        dim_z=2,
+        # 4, chosen on validation tasks (docs/RESULTS.md section 10): 2 (Volpp et al.'s) cannot
+        # hold quadratic1d's three task parameters, nor enough of a GP's function.
+        dim_z=4,
         aggregation="bayesian",    # encoder, amvi_jax.encoders.NAMES: bayesian | mean | attention
         encoder_hidden=(64, 64),   # per-point MLP (attention: its last width is the model width)
         attention_heads=4,         # aggregation="attention" only

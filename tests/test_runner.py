@@ -210,7 +210,7 @@ def test_every_config_is_a_method_and_diffusions_find_their_gaussian_base():
 def test_model_like_gives_every_method_the_shared_decoder_and_latent():
     own = cells.method_config("ldvi", "sinusoid1d", 0, TINY)
     shared = cells.method_config("ldvi", "sinusoid1d", 0, TINY, model_like="gmm")
-    assert own.model.dim_z == 2 and shared.model.dim_z == 3
+    assert own.model.dim_z == 4 and shared.model.dim_z == 3
     assert shared.model.activation == "tanh" and not shared.model.learn_std_y
     assert shared.model.encoder_hidden == own.model.encoder_hidden  # the encoder stays
     assert shared.sampler.name == "ldvi"
