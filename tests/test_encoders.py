@@ -138,11 +138,12 @@ def test_attention_neural_process_trains_and_evaluates(tiny_config, tmp_path):
     assert np.isfinite(summary["average"]["lmlhd_snis_median"])
     default.with_diffusion(tiny_config, "ldvi", num_steps=2)
     model = neural_process.from_config(tiny_config, 1)
-    assert model.dim_embedding == 2 * 2 + 16  # tiny encoder_hidden = (16,)
+    d = tiny_config.model.dim_z
+    assert model.dim_embedding == 2 * d + 16  # tiny encoder_hidden = (16,)
     # The score network's first layer reads [u, rho, time features, e, score].
     params = model.init(jax.random.PRNGKey(0), 1, 1)
     first = params["sampler"]["net"]["params"]["MLP_0"]["Dense_0"]["kernel"]
-    assert first.shape[0] == 2 + 2 + 16 + model.dim_embedding + 2
+    assert first.shape[0] == d + d + 16 + model.dim_embedding + d
 
 
 @pytest.mark.parametrize("name", encoders.NAMES)

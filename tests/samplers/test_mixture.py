@@ -161,5 +161,7 @@ def test_training_with_a_mixture_start_runs_end_to_end(tiny_config, tmp_path):
                              validate_every=10, checkpoint_every=10, log_every=5))
     summary = experiment.train_and_evaluate(config, str(tmp_path / "run"))
     assert np.isfinite(summary["average"]["lmlhd_snis_median"])
-    # <= 0 up to float32 rounding of a sum of O(1) terms (measured up to 1.5e-5).
-    assert -0.05 < summary["context_sizes"]["0"]["elbo_median"] <= 1e-4
+    # <= 0 in expectation; the estimate is a particle mean of log-weights that the two learned
+    # steps leave slightly spread (measured up to 1.5e-5 at d_z 2, 3.4e-4 at d_z 4). A missing
+    # term in a weight moves it by O(1).
+    assert -0.05 < summary["context_sizes"]["0"]["elbo_median"] <= 1e-3
