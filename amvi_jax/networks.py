@@ -31,10 +31,27 @@ class MLP(nn.Module):
         return nn.Dense(self.features[-1], kernel_init=last_init)(h)
 
 
+def fourier_features(x: jax.Array, num_frequencies: int) -> jax.Array:
+    """x [N, d_x] -> [x, sin(2^k pi x), cos(2^k pi x) for k < L], [N, d_x (1 + 2 L)].
+
+    An MLP on raw coordinates learns low frequencies first (spectral bias) and draws images as
+    blobs for thousands of steps; these fixed features let it place edges at once (Tancik et
+    al. 2020). L = 0 is the identity.
+    """
+    if num_frequencies == 0:
+        return x
+    angles = x[..., None] * (jnp.pi * 2.0 ** jnp.arange(num_frequencies))  # [N, d_x, L]
+    return jnp.concatenate([x, jnp.sin(angles).reshape(x.shape[0], -1),
+                            jnp.cos(angles).reshape(x.shape[0], -1)], -1)
+
+
 class Decoder(nn.Module):
     """f_theta(x, z): MLP on [x, z] -> mean of y, and the output noise std.
 
-    `std_y` fixed, or learned as std_y_min + softplus(raw) so it never collapses below the floor.
+    `std_y` fixed, or learned as std_y_min + softplus(raw) so it never collapses below the floor;
+    `heteroscedastic`: raw is a second output of the MLP, one std per point (initialised near
+    std_y), as the NP image-completion models have it: an image's background is certain, its
+    strokes' edges are not, and one shared std must pay for the edges on every pixel.
     """
 
     dim_y: int
@@ -43,13 +60,23 @@ class Decoder(nn.Module):
     learn_std: bool = True
     std_y: float = 0.25
     std_y_min: float = 0.1
+    heteroscedastic: bool = False
+    x_frequencies: int = 0  # L of `fourier_features` on x (0: raw x)
 
     @nn.compact
     def __call__(self, x: jax.Array, z: jax.Array) -> tuple[jax.Array, jax.Array]:
-        """x [N, d_x], z [d_z] -> (mean [N, d_y], std [d_y])."""
+        """x [N, d_x], z [d_z] -> (mean [N, d_y], std [d_y], or [N, d_y] if heteroscedastic)."""
         chex.assert_rank([x, z], [2, 1])
         zz = jnp.broadcast_to(z, (x.shape[0], z.shape[0]))
-        mean = MLP((*self.hidden, self.dim_y), self.activation)(jnp.concatenate([x, zz], -1))
+        inputs = jnp.concatenate([fourier_features(x, self.x_frequencies), zz], -1)
+        if self.heteroscedastic:
+            h = getattr(nn, self.activation)(MLP(tuple(self.hidden), self.activation)(inputs))
+            # A zero-initialised std head: every point starts at std_y exactly.
+            raw = nn.Dense(self.dim_y, kernel_init=nn.initializers.zeros, name="std_head",
+                           bias_init=nn.initializers.constant(
+                               softplus_inv(max(self.std_y - self.std_y_min, 1e-3))))(h)
+            return nn.Dense(self.dim_y, name="mean_head")(h), self.std_y_min + nn.softplus(raw)
+        mean = MLP((*self.hidden, self.dim_y), self.activation)(inputs)
         if self.learn_std:
             init = softplus_inv(max(self.std_y - self.std_y_min, 1e-3))
             raw = self.param("raw_std", nn.initializers.constant(init), (self.dim_y,))
@@ -57,6 +84,47 @@ class Decoder(nn.Module):
         else:
             std = jnp.full((self.dim_y,), self.std_y, mean.dtype)
         return mean, std
+
+
+class GridDecoder(nn.Module):
+    """Images on a fixed H x W grid: an MLP maps z to every pixel's mean (and, heteroscedastic,
+    std) at once, and x in [-1, 1]^2 (`data.images.pixel_coordinates`) reads its pixel.
+
+    The decoder of a VAE with missing pixels: the same model p(y | x, z) as `Decoder`, with the
+    image's shape as prior knowledge. A coordinate MLP must learn to draw a digit from (x, z)
+    and, trained for minutes, draws one blurred blob whatever z is; this one gives each pixel
+    its own output from the start, and costs one MLP call per z instead of one per point.
+    """
+
+    dim_y: int
+    grid_shape: Sequence[int]  # (H, W)
+    hidden: Sequence[int] = (128, 128)
+    activation: str = "gelu"
+    learn_std: bool = True
+    std_y: float = 0.25
+    std_y_min: float = 0.1
+    heteroscedastic: bool = False
+
+    @nn.compact
+    def __call__(self, x: jax.Array, z: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """x [N, 2] pixel coordinates, z [d_z] -> (mean [N, d_y], std [d_y] or [N, d_y])."""
+        chex.assert_rank([x, z], [2, 1])
+        height, width = self.grid_shape
+        pixels = height * width
+        heads = 2 if self.heteroscedastic else 1
+        out = MLP((*self.hidden, heads * pixels * self.dim_y), self.activation)(z)
+        out = out.reshape(pixels, heads * self.dim_y)
+        rows = jnp.clip(jnp.rint((x[:, 0] + 1) / 2 * (height - 1)), 0, height - 1)
+        cols = jnp.clip(jnp.rint((x[:, 1] + 1) / 2 * (width - 1)), 0, width - 1)
+        picked = out[(rows * width + cols).astype(jnp.int32)]  # [N, heads * d_y]
+        init = softplus_inv(max(self.std_y - self.std_y_min, 1e-3))
+        if self.heteroscedastic:
+            return (picked[:, :self.dim_y],
+                    self.std_y_min + nn.softplus(picked[:, self.dim_y:] + init))
+        if self.learn_std:
+            raw = self.param("raw_std", nn.initializers.constant(init), (self.dim_y,))
+            return picked, self.std_y_min + nn.softplus(raw)
+        return picked, jnp.full((self.dim_y,), self.std_y, picked.dtype)
 
 
 def sinusoidal_embedding(t: jax.Array, dim: int = 16) -> jax.Array:

@@ -56,7 +56,7 @@ class AttentionAggregator(ContextEncoder):
     @nn.compact
     def __call__(self, x: jax.Array, y: jax.Array, mask: jax.Array) -> EncoderOutput:
         """x [N, d_x], y [N, d_y], mask [N] (1 = context point) -> EncoderOutput."""
-        xy = check_context(x, y, mask)
+        xy = check_context(x, y, mask, self.x_frequencies)
         width = self.hidden[-1]
         in_context = mask[:, None] > 0
 

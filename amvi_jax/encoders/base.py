@@ -8,6 +8,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from amvi_jax.networks import fourier_features
+
 
 class EncoderOutput(NamedTuple):
     """q0(z | D_C) = N(mean, S S^T) and the task embedding e.
@@ -39,17 +41,20 @@ class ContextEncoder(nn.Module):
     tie_prior: bool = False  # an empty context gives the model prior N(0, I) exactly
     full_covariance: bool = False  # q0 with a lower-triangular scale factor (see `output`)
     num_components: int = 1  # > 1: a mixture q0 (see `output`)
+    x_frequencies: int = 0  # L of `networks.fourier_features` on x (0: raw x)
 
     @property
     def dim_embedding(self) -> int:
         return 2 * self.dim_z
 
 
-def check_context(x: jax.Array, y: jax.Array, mask: jax.Array) -> jax.Array:
-    """x [N, d_x], y [N, d_y], mask [N] -> the per-point inputs [x, y] of shape [N, d_x + d_y]."""
+def check_context(x: jax.Array, y: jax.Array, mask: jax.Array,
+                  x_frequencies: int = 0) -> jax.Array:
+    """x [N, d_x], y [N, d_y], mask [N] -> the per-point inputs [features(x), y], [N, d_f + d_y]
+    (`networks.fourier_features` with L = x_frequencies)."""
     chex.assert_rank([x, y, mask], [2, 2, 1])
     chex.assert_equal_shape_prefix([x, y, mask], 1)
-    return jnp.concatenate([x, y], axis=-1)
+    return jnp.concatenate([fourier_features(x, x_frequencies), y], axis=-1)
 
 
 Q0_COVARIANCES = ("diag", "full")
@@ -61,7 +66,9 @@ def common_options(model_config) -> dict:
     return dict(dim_z=m.dim_z, hidden=tuple(m.encoder_hidden), activation=m.activation,
                 tie_prior=bool(m.get("tie_prior", False)),
                 full_covariance=m.get("q0_covariance", "diag") == "full",
-                num_components=int(m.get("q0_components", 1)))
+                num_components=int(m.get("q0_components", 1)),
+                # .get: runs written before the field existed restore unchanged
+                x_frequencies=int(m.get("x_frequencies", 0)))
 
 
 def output(encoder: ContextEncoder, mean, log_scale, embedding, mask) -> EncoderOutput:

@@ -27,7 +27,7 @@ class BayesianAggregator(ContextEncoder):
     @nn.compact
     def __call__(self, x: jax.Array, y: jax.Array, mask: jax.Array) -> EncoderOutput:
         """x [N, d_x], y [N, d_y], mask [N] (1 = context point) -> EncoderOutput."""
-        xy = check_context(x, y, mask)
+        xy = check_context(x, y, mask, self.x_frequencies)
         m = mask[:, None]
         out = MLP((*self.hidden, 2 * self.dim_z), self.activation)(xy)
         r, raw_var = jnp.split(out, 2, axis=-1)

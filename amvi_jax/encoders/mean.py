@@ -24,7 +24,7 @@ class MeanAggregator(ContextEncoder):
     @nn.compact
     def __call__(self, x: jax.Array, y: jax.Array, mask: jax.Array) -> EncoderOutput:
         """x [N, d_x], y [N, d_y], mask [N] (1 = context point) -> EncoderOutput."""
-        xy = check_context(x, y, mask)
+        xy = check_context(x, y, mask, self.x_frequencies)
         m = mask[:, None]
         h = MLP(self.hidden, self.activation)(xy)
         r = jnp.sum(m * h, axis=0) / jnp.maximum(jnp.sum(m), 1.0)
