@@ -68,10 +68,33 @@ def validate(config) -> None:
     for f in ("eval.num_particles", "eval.task_chunk", "eval.validation_particles"):
         positive_int(config, f)
     positive_int(config, "eval.plot_tasks", allow_zero=True)
+    if config.eval.literature_points and config.eval.literature_points < 7:
+        fail("eval.literature_points", config.eval.literature_points,
+             "must be 0 (off) or >= 7 (at least 3 context points and 3 targets)")
+    # A .npz file brings its own point counts: its sizes are checked once it is read
+    # (`validate_against_data`), not against data.num_test_points, which it ignores.
+    bound = None if bench.endswith(".npz") else config.data.num_test_points
     for f in ("eval.context_sizes", "eval.plot_context_sizes"):
-        sizes = config.eval[f.split(".")[1]]
-        if len(sizes) < 1 or min(sizes) < 0 or max(sizes) > config.data.num_test_points:
-            fail(f, sizes, f"must be non-empty, in 0..data.num_test_points="
-                           f"{config.data.num_test_points}")
+        _check_sizes(config, f, bound, "data.num_test_points")
 
     methods.REGISTRY[config.method].validate(config)
+
+
+def _check_sizes(config, field: str, bound: int | None, bound_name: str) -> None:
+    sizes = config.eval[field.split(".")[1]]
+    if len(sizes) < 1 or min(sizes) < 0 or (bound is not None and max(sizes) > bound):
+        fail(field, sizes, "must be non-empty and >= 0" if bound is None else
+             f"must be non-empty, in 0..{bound_name}={bound}")
+
+
+def validate_against_data(config, dataset) -> None:
+    """The checks that need the data read: context sizes against the test tasks' points; an
+    image decoder's grid against the images."""
+    grid = tuple(config.model.get("grid_shape", ()))
+    if grid and grid != tuple(dataset.image_shape or ()):
+        fail("model.grid_shape", grid,
+             f"must be the images' (H, W) = {dataset.image_shape}" if dataset.image_shape
+             else f"{dataset.name} is not an image benchmark (its points are not pixels)")
+    points = dataset.test.x.shape[1]
+    for f in ("eval.context_sizes", "eval.plot_context_sizes"):
+        _check_sizes(config, f, points, "the test tasks' points")

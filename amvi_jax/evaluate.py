@@ -7,7 +7,9 @@ its points (context included). From S weighted particles (z_s, log w_s) given th
     lmlhd_mc   = logsumexp_s(log p(D_T | z_s)) - log S       (unweighted, Volpp's naive MC)
 
 both summed over the target points; we report medians over tasks (and per point: / N), the
-context ELBO mean_s log w_s, the MSE of the SNIS predictive mean and the effective sample size.
+context ELBO mean_s log w_s, the MSE of the SNIS predictive mean, the effective sample size and
+the `spread` of the posterior's functions (the weighted variance of the particles' predicted
+means, averaged over points: how diverse its completions are).
 `lmlhd_snis_disjoint` is lmlhd_snis over the N - n targets outside the context.
 
 For a generated benchmark the Bayes limit sits beside every context size (`with_oracle`,
@@ -50,6 +52,9 @@ def task_metrics(model, params, key, x, y, mask, num_particles: int) -> dict:
     w = jnp.exp(out.log_w - log_norm)  # self-normalised weights [S]
     pred_mean = jnp.einsum("s,snd->nd", w, means)
     return dict(
+        # How much the posterior's functions disagree: the weighted variance of the particles'
+        # predicted means, averaged over points (0 for a posterior that is one point).
+        spread=jnp.mean(jnp.einsum("s,snd->nd", w, (means - pred_mean) ** 2)),
         lmlhd_snis=logsumexp(out.log_w + ll) - log_norm,
         lmlhd_snis_disjoint=logsumexp(out.log_w + ll_out) - log_norm,
         lmlhd_mc=logsumexp(ll) - jnp.log(num_particles),
@@ -58,6 +63,66 @@ def task_metrics(model, params, key, x, y, mask, num_particles: int) -> dict:
         mse=jnp.mean((pred_mean - y) ** 2),
         ess=1.0 / jnp.sum(w**2),
     )
+
+
+def point_metrics(model, params, key, x, y, num_context, num_target, num_particles: int) -> dict:
+    """The NP literature's per-point log-likelihoods of ONE task (`literature`).
+
+    x [P, d_x], y [P, d_y] in random point order; the context is the first `num_context` points,
+    the targets the next `num_target` (disjoint). Each point's predictive is its own marginal,
+    log sum_s w_s p(y_i | x_i, z_s) with self-normalised weights, as the literature's
+    log-mean-exp over samples of z; -> mean over the context points and over the targets.
+    """
+    index = jnp.arange(x.shape[0])
+    mask = (index < num_context).astype(jnp.float32)
+    out = model.sample(params, key, x, y, mask, num_particles)
+
+    def per_particle(z):
+        mean, std = model.predict(params, x, z)
+        return log_normal_diag(y, mean, std**2)  # [P]
+
+    ll = jax.vmap(per_particle)(out.z)  # [S, P]
+    point_ll = logsumexp(out.log_w[:, None] + ll, axis=0) - logsumexp(out.log_w)  # [P]
+    target = (index >= num_context) & (index < num_context + num_target)
+    return dict(ctx_ll=jnp.sum(mask * point_ll) / num_context,
+                tar_ll=jnp.sum(jnp.where(target, point_ll, 0.0)) / num_target)
+
+
+def literature(model, params, key, tasks, num_particles: int, task_chunk: int,
+               max_points: int = 200, min_points: int = 3, seed: int = 0) -> dict:
+    """Image completion as the NP literature evaluates it (BNP, Lee et al. 2020; TNP; LBANP).
+
+    Per test task: n_c ~ U{3, ..., max_points - 4} context points and n_t ~ U{3, ...,
+    max_points - 1 - n_c} disjoint targets (torch.randint's bounds in their code), drawn from
+    the task's random point order; the mean per-point log-likelihood of the context and of the
+    targets, each averaged over tasks (mean, not median, as they report) -> {"ctx_ll": mean,
+    "ctx_ll_se", "tar_ll", "tar_ll_se", ...}. Sizes come from `seed`, not the model's key, so
+    every method sees the same contexts.
+    """
+    num_tasks, num_points = tasks.x.shape[:2]
+    if num_points < max_points:
+        raise ValueError(f"the literature protocol takes {max_points} points per test task; "
+                         f"these have {num_points} (config.data.num_test_points)")
+    rng = np.random.default_rng(seed)
+    n_c = rng.integers(min_points, max_points - min_points, size=num_tasks)
+    n_t = rng.integers(min_points, max_points - n_c)
+    batch = jax.jit(lambda p, k, x, y, c, t: jax.vmap(
+        lambda kk, xx, yy, cc, tt: point_metrics(model, p, kk, xx, yy, cc, tt, num_particles)
+    )(jax.random.split(k, x.shape[0]), x, y, c, t))
+    chunks = []
+    for c, start in enumerate(range(0, num_tasks, task_chunk)):
+        stop = min(start + task_chunk, num_tasks)
+        pad = task_chunk - (stop - start)  # fixed chunk shape: one compilation
+        take = np.concatenate([np.arange(start, stop), np.full(pad, stop - 1)])
+        m = batch(params, jax.random.fold_in(key, c), tasks.x[take, :max_points],
+                  tasks.y[take, :max_points], n_c[take], n_t[take])
+        chunks.append({k: np.asarray(v)[:stop - start] for k, v in m.items()})
+    out = {"max_points": max_points, "num_tasks": int(num_tasks),
+           "num_particles": int(num_particles)}
+    for k in chunks[0]:
+        v = np.concatenate([ch[k] for ch in chunks])
+        out[k], out[k + "_se"] = float(np.mean(v)), float(np.std(v) / np.sqrt(len(v)))
+    return out
 
 
 def make_batch_metrics(model, num_particles: int, mesh=None):

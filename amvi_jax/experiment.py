@@ -43,6 +43,7 @@ def train(config, workdir: str, stop_after: int | None = None) -> Run:
     main_process = sharding.is_main_process()
     os.makedirs(workdir, exist_ok=True)
     dataset = workdir_lib.load_data(config)
+    configuration.validate_against_data(config, dataset)
     setup = methods.REGISTRY[config.method].setup(config, dataset, mesh)
 
     ckpts = checkpoint.Checkpoints(workdir)
@@ -74,6 +75,14 @@ def final_evaluation(config, workdir: str, run: Run) -> dict:
                                 context_width=run.setup.context_width)
     summary = evaluate.with_oracle(summary, evaluate.oracle_summary(
         config.data.benchmark, config.data.noise_std, test, ev.context_sizes))
+    if run.dataset.image_shape is not None and ev.literature_points:
+        if test.x.shape[1] >= ev.literature_points:
+            summary["literature"] = evaluate.literature(
+                model, state.params, jax.random.fold_in(key, 2), test, ev.num_particles,
+                ev.task_chunk, max_points=ev.literature_points)
+        else:
+            summary["literature"] = (f"none: test tasks have {test.x.shape[1]} points, fewer "
+                                     f"than eval.literature_points={ev.literature_points}")
     # For GMM-NP `sample` fits the fresh mixture first, so the fit is part of the cost; with a
     # test-time dial (eval.refine_temperatures) the refinement is.
     summary["test_time"] = evaluate.measure_test_time(
@@ -102,6 +111,10 @@ def train_and_evaluate(config, workdir: str) -> dict:
     logging.info("test: lmlhd_snis %.3f  lmlhd_mc %.3f  elbo %.3f  mse %.4f  (avg over n); "
                  "%.4f s per new task", avg["lmlhd_snis_median"], avg["lmlhd_mc_median"],
                  avg["elbo_median"], avg["mse_median"], summary["test_time"]["per_task_s"])
+    lit = summary.get("literature")
+    if isinstance(lit, dict):
+        logging.info("image completion, the NP literature's protocol: context %.3f, target %.3f "
+                     "per pixel", lit["ctx_ll"], lit["tar_ll"])
     if "lmlhd_oracle_median" in avg:
         logging.info("Bayes limit: lmlhd %.3f, the method %.3f nats below it (avg over n)",
                      avg["lmlhd_oracle_median"], avg["gap_to_oracle"])

@@ -48,6 +48,9 @@ def get_config() -> ml_collections.ConfigDict:
         learn_std_y=True,          # learned as std_y_min + softplus(.), initialised at std_y
         std_y=0.25,
         std_y_min=0.1,
+        heteroscedastic_std=False,  # one std per point from the decoder (images), not shared
+        x_frequencies=0,           # > 0: Fourier features of x for encoder and decoder (images)
+        grid_shape=(),             # (H, W): images' decoder maps z to all pixels (GridDecoder)
     ))
 
     # "gaussian" (K = 0) or a diffusion from amvi_jax.samplers.NAMES with its options.
@@ -86,6 +89,9 @@ def get_config() -> ml_collections.ConfigDict:
         validation_particles=128,
         plot_tasks=4,
         plot_context_sizes=(0, 2, 8),
+        # Image benchmarks: also the NP literature's per-pixel protocol on this many points per
+        # test image (contexts of 3..196, disjoint targets; docs/DESIGN.md); 0 = off.
+        literature_points=200,
         # Test-time compute dial (off: 0): evaluate with Metropolis-corrected AIS from the
         # amortized q0 over this many temperatures instead of the learned sampler.
         refine_temperatures=0,

@@ -23,6 +23,7 @@ from configs import default, gmm
     ("train.init_from", "/no/such/run", "config.train.init_from"),
     ("train.lr_schedule", "linear", "valid: constant, cosine"),
     ("train.lr_final_fraction", 1.5, "config.train.lr_final_fraction"),
+    ("eval.literature_points", 5, "config.eval.literature_points"),
 ])
 def test_bad_values_are_rejected_naming_the_field(field, value, match):
     config = default.get_config()
@@ -104,3 +105,29 @@ def test_cosine_schedule_decays_each_stage_and_constant_is_unchanged():
     assert got[3] == pytest.approx(3e-4 * 0.55, rel=1e-3)
     config.train.lr_schedule = "constant"
     assert rates(config, 3) == pytest.approx([1e-3, 1e-3, 3e-4], rel=1e-3)
+
+
+def test_an_npz_file_bounds_the_context_sizes_by_its_own_test_points(tmp_path):
+    """data.num_test_points does not describe a .npz file: its sizes are checked against the
+    file's test tasks once read, not against the default 64."""
+    import numpy as np
+
+    from amvi_jax import workdir
+
+    rng = np.random.default_rng(0)
+    path = str(tmp_path / "tasks.npz")
+    np.savez(path, x=rng.normal(size=(8, 10, 1)), y=rng.normal(size=(8, 10, 1)),
+             x_test=rng.normal(size=(4, 100, 1)), y_test=rng.normal(size=(4, 100, 1)))
+    config = default.get_config()
+    config.data.benchmark = path
+    config.eval.context_sizes = (0, 100)  # > data.num_test_points = 64, <= the file's 100
+    configuration.validate(config)
+    dataset = workdir.load_data(config)
+    configuration.validate_against_data(config, dataset)
+    config.eval.context_sizes = (0, 101)
+    with pytest.raises(ValueError, match=r"config.eval.context_sizes.*test tasks' points=100"):
+        configuration.validate_against_data(config, dataset)
+    config.eval.context_sizes = (0, 8)
+    config.model.grid_shape = (28, 28)
+    with pytest.raises(ValueError, match="config.model.grid_shape.*not an image benchmark"):
+        configuration.validate_against_data(config, dataset)

@@ -162,9 +162,11 @@ def run_loop(config, workdir: str, state, ckpts: checkpoint.Checkpoints, step_fn
                 metrics_file.write(json.dumps(dict(step=done, time_s=clock(),
                                                    steps_per_sec=rate, **mean)) + "\n")
                 metrics_file.flush()
+                eta = (tc.num_steps - done) / max(rate, 1e-9)
+                if budget:  # whichever ends the run first: its steps or its seconds
+                    eta = min(eta, max(budget - clock(), 0.0))
                 logging.info("step %d/%d  %s  %.1f steps/s  ETA %.0f s", done, tc.num_steps,
-                             "  ".join(f"{k} {mean[k]:.4g}" for k in log_keys), rate,
-                             (tc.num_steps - done) / max(rate, 1e-9))
+                             "  ".join(f"{k} {mean[k]:.4g}" for k in log_keys), rate, eta)
             if val_now:
                 validate_and_keep(metrics_file, state, done)
             if save_now:
