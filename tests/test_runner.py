@@ -183,6 +183,26 @@ def test_gain_over_np_is_paired_by_seed():
     assert rows["ldvi"]["lmlhd_snis"] == (pytest.approx(-9.0), pytest.approx(0.0))
 
 
+def test_image_table_reports_the_literature_protocol_per_method_over_seeds():
+    def image_record(method, seed, tar_ll):
+        sizes = {n: dict(lmlhd_snis_median_per_point=0.5 + int(n) / 1000, mse_median=0.05,
+                         spread_median=0.01 * (1 + seed)) for n in ("0", "10", "400")}
+        return dict(benchmark="mnist", method=method, seed=seed, kind="gaussian",
+                    train_time_s=300.0, eval=dict(
+                        context_sizes=sizes, test_time=dict(per_task_s=0.01),
+                        literature=dict(ctx_ll=1.0, tar_ll=tar_ll)))
+
+    records = [image_record("np", 0, 0.7), image_record("np", 1, 0.9),
+               image_record("dds", 0, 0.8)]
+    lines = report.image_table(records, "mnist").splitlines()
+    assert lines[0].startswith("| method | seeds | ctx_ll | tar_ll | lmlhd/pixel n=0 |")
+    assert "spread n=10" in lines[0]  # the smallest non-empty context
+    np_row = next(line for line in lines if line.startswith("| np |")).split(" | ")
+    assert np_row[1] == "2" and np_row[3] == "0.800 ± 0.100"  # tar_ll over the two seeds
+    assert np_row[4] == "0.500 ± 0.000" and np_row[6] == "0.900 ± 0.000"
+    assert report.image_table([_record("np", 0, -1.0)], "b") == ""  # not images: no table
+
+
 def test_rows_follow_the_registries():
     """Gaussian NPs (np first), then diffusions in sampler-registry order, then the rest."""
     names = ["gmm", "cmcd", "np_mean", "ldvi", "np", "ula"]
@@ -216,6 +236,19 @@ def test_model_like_gives_every_method_the_shared_decoder_and_latent():
     assert shared.sampler.name == "ldvi"
     with pytest.raises(ValueError, match=f"valid: {', '.join(cells.available_methods())}"):
         cells.method_config("np", "sinusoid1d", 0, TINY, model_like="maf")
+
+
+def test_the_mnist_preset_gives_every_method_one_image_model_under_one_budget():
+    mnist = presets.get_config("mnist")
+    np_cell = cells.method_config("np", "tfds:mnist", 0, mnist)
+    gmm = cells.method_config("gmm", "tfds:mnist@T1024", 0, mnist)
+    for config in (np_cell, gmm):
+        assert config.model.dim_z == 16 and config.model.heteroscedastic_std
+        assert tuple(config.model.grid_shape) == (28, 28)
+        assert config.train.time_budget_s == 300.0 and config.data.num_test_points == 784
+    assert tuple(np_cell.model.encoder_hidden) == (128, 128)  # the encoder: amortized only
+    assert gmm.data.num_tasks == 1024 and np_cell.data.num_tasks == 60_000 - 256
+    assert gmm.gmm.num_components == 3 and gmm.model.activation == "gelu"
 
 
 def test_preset_network_widths_reach_only_samplers_with_a_network():

@@ -1,7 +1,8 @@
 """Image completion on any tensorflow-datasets image dataset: `data.benchmark = "tfds:<name>"`.
 
 One image is one task and its pixels are the points: x = (row, column) in [-1, 1]^2 (row -1 is
-the top, as for `digits`), y = the C channel intensities / 255 in [0, 1] (d_y = C). Each task
+the top, as for `digits`), y = the C channel intensities / 255 - 0.5 in [-0.5, 0.5] (d_y = C;
+the NP image-completion literature's scaling, so that per-pixel numbers compare). Each task
 keeps the first N pixels of a seeded random order, so "the first n points" is a random context
 (meta-training tasks N = data.num_points, validation and test tasks N = data.num_test_points).
 
@@ -56,7 +57,7 @@ def pixel_coordinates(height: int, width: int) -> np.ndarray:
 
 def image_tasks(images: np.ndarray, height: int, width: int, num_points: int,
                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Tasks from images [T, H * W, C] in [0, 1]: each keeps the first `num_points` pixels of
+    """Tasks from images [T, H * W, C]: each keeps the first `num_points` pixels of
     its own random order -> x float32 [T, N, 2], y float32 [T, N, C]."""
     order = np.argsort(rng.uniform(size=images.shape[:2]), axis=1)[:, :num_points]
     x = pixel_coordinates(height, width)[order]
@@ -195,7 +196,7 @@ def _source(name: str, split: str, data_dir: str | None):
 
 
 def _read(source, indices: np.ndarray, size: int, shape) -> np.ndarray:
-    """Images `indices` of a data source -> float32 [T, H * W, C] in [0, 1]."""
+    """Images `indices` of a data source -> float32 [T, H * W, C] in [-0.5, 0.5]."""
     height, width, channels = shape
     out = np.empty((len(indices), height * width, channels), np.float32)
     for start in range(0, len(indices), _CHUNK):
@@ -204,7 +205,7 @@ def _read(source, indices: np.ndarray, size: int, shape) -> np.ndarray:
             if image.shape != (height, width, channels):
                 raise ValueError(f"image {index} has shape {image.shape}, expected "
                                  f"{(height, width, channels)}; set data.image_size")
-            out[i] = image.reshape(height * width, channels) / 255.0
+            out[i] = image.reshape(height * width, channels) / 255.0 - 0.5
     return out
 
 

@@ -182,6 +182,12 @@ def prepare(name: str, data_dir: str | None, source: str | None = None) -> str:
         # it removes on errors).
         # try_download_gcs=False: else tfds asks Google Cloud Storage whether it hosts the
         # dataset before generating it -- a network call that fails or hangs offline.
-        builder.download_and_prepare(
-            download_config=tfds.download.DownloadConfig(try_download_gcs=False))
+        try:
+            builder.download_and_prepare(
+                download_config=tfds.download.DownloadConfig(try_download_gcs=False))
+        except FileExistsError:
+            # Runs started together (the runner's cells) each prepare into a temporary
+            # directory; the first rename wins and the others find its result in place.
+            if not builder.is_prepared():
+                raise
     return os.fspath(builder.data_dir)

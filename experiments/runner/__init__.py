@@ -79,7 +79,8 @@ def write(out_dir: str, records: list[dict], preset, model_like: str = "") -> di
     paths = (figures.lmlhd_vs_context(rows, out_dir) + figures.elbo_gap_vs_k(records, out_dir)
              + figures.posterior_samples(records, out_dir, preset)
              + figures.validation_vs_time(records, out_dir)
-             + figures.lmlhd_vs_num_tasks(t_rows, out_dir))
+             + figures.lmlhd_vs_num_tasks(t_rows, out_dir)
+             + figures.completions(records, out_dir))
     with open(os.path.join(out_dir, "results.md"), "w") as f:
         model = f", every method on the model of `{model_like}`" if model_like else ""
         f.write(f"# Benchmark results (preset `{preset.name}`, seeds {seeds}{model})\n\n")
@@ -87,6 +88,11 @@ def write(out_dir: str, records: list[dict], preset, model_like: str = "") -> di
         for bench in sorted({r["benchmark"] for r in rows}):
             f.write(f"\n## {bench}: lmlhd_snis per context size and the distance to the "
                     "Bayes limit\n\n" + report.context_table(rows, bench))
+            images = report.image_table(records, bench)
+            if images:
+                f.write("\nImage completion (ctx_ll, tar_ll: the NP literature's per-pixel "
+                        "protocol; lmlhd per pixel and MSE: medians over test images):\n\n"
+                        + images)
             split = report.split_table(rows, bench)
             if split:
                 f.write("\nWhere the distance goes (reference tasks; medians of per-task "

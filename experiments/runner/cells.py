@@ -31,7 +31,7 @@ NOT_METHODS = ("default", "presets")  # configs/ modules that are not a runner m
 WARM = "_warm"  # suffix of a warm-start Gaussian cell under a wall-clock budget
 # The fields that define the likelihood model p(y | x, z) p(z); the encoder is not among them.
 SHARED_MODEL_FIELDS = ("dim_z", "decoder_hidden", "activation", "learn_std_y", "std_y",
-                       "std_y_min")
+                       "std_y_min", "heteroscedastic_std", "x_frequencies", "grid_shape")
 
 
 @functools.cache
@@ -117,6 +117,7 @@ def method_config(method: str, benchmark: str, seed: int, preset, num_steps: int
     amortized = config.method == "amortized"
     if amortized:
         config.model.update(preset.model.to_dict())
+    config.model.update(preset.get("model_all", {}))
     if model_like:
         shared = base_config(model_like).model
         config.model.update({k: shared[k] for k in SHARED_MODEL_FIELDS})

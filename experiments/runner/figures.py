@@ -5,6 +5,7 @@ lmlhd against the number of meta-training tasks (the T sweep)."""
 import os
 
 import matplotlib
+import jax
 import numpy as np
 
 matplotlib.use("Agg")
@@ -161,4 +162,29 @@ def lmlhd_vs_num_tasks(rows: list[dict], out_dir: str) -> list[str]:
                title=f"{bench}: {rows[0]['budget_s']:g} s of training per cell")
         ax.legend(fontsize=7)
         paths.append(_save(fig, os.path.join(out_dir, f"lmlhd_vs_num_tasks_{bench}.png")))
+    return paths
+
+
+def completions(records: list[dict], out_dir: str) -> list[str]:
+    """Per image benchmark: `completions_<benchmark>.png`, every method's predictive mean and
+    posterior samples side by side on the same test images and contexts (first seed)."""
+    from amvi_jax import experiment, plotting
+
+    paths = []
+    main = [r for r in records if r.get("main", True) and not r["method"].endswith(WARM)
+            and isinstance(r["eval"].get("literature"), dict)]
+    order = report.method_order(records)
+    for bench in sorted({r["benchmark"] for r in main}):
+        seed = min(r["seed"] for r in main if r["benchmark"] == bench)
+        cells = sorted((r for r in main if r["benchmark"] == bench and r["seed"] == seed),
+                       key=lambda r: order(r["method"]))
+        runs = [experiment.restore(r["workdir"]) for r in cells]
+        dataset, config = runs[0].dataset, runs[0].config
+        model = lambda run: run.setup.evaluation_model or run.model
+        path = os.path.join(out_dir, f"completions_{bench}.png")
+        plotting.plot_completions(
+            [(r["method"], model(run), run.params) for r, run in zip(cells, runs)],
+            jax.random.PRNGKey(seed), dataset.test, tuple(config.eval.plot_context_sizes),
+            range(min(2, dataset.test.x.shape[0])), path, dataset.image_shape)
+        paths.append(path)
     return paths

@@ -255,6 +255,41 @@ def split_table(rows: list[dict], bench: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def image_table(records: list[dict], bench: str) -> str:
+    """Image completion per method (mean ± se over seeds): the NP literature's per-pixel
+    context and target log-likelihoods, lmlhd_snis per pixel and MSE at each context size,
+    the spread of the posterior's completions at the smallest non-empty context, and cost.
+    Empty when the benchmark's evaluations have no `literature` entry (not images)."""
+    main = [r for r in records if r["benchmark"] == bench and r.get("main", True)
+            and isinstance(r["eval"].get("literature"), dict)]
+    if not main:
+        return ""
+    sizes = sorted(main[0]["eval"]["context_sizes"], key=int)
+    few = next((n for n in sizes if int(n) > 0), sizes[0])
+    lines = ["| method | seeds | ctx_ll | tar_ll | " + " | ".join(
+        f"lmlhd/pixel n={n}" for n in sizes) + " | " + " | ".join(
+        f"MSE n={n}" for n in sizes) + f" | spread n={few} | training (s) | test s / image |",
+        "|---" * (6 + 2 * len(sizes)) + "|"]
+    order = method_order(records)
+    for method in sorted({r["method"] for r in main}, key=order):
+        rs = [r for r in main if r["method"] == method]
+        ev = [r["eval"] for r in rs]
+
+        def cell(values, digits=3):
+            return fmt(mean_se(values), digits)
+
+        lines.append("| " + " | ".join(
+            [method, str(len(rs)), cell([e["literature"]["ctx_ll"] for e in ev]),
+             cell([e["literature"]["tar_ll"] for e in ev])]
+            + [cell([e["context_sizes"][n]["lmlhd_snis_median_per_point"] for e in ev])
+               for n in sizes]
+            + [cell([e["context_sizes"][n]["mse_median"] for e in ev], 4) for n in sizes]
+            + [cell([e["context_sizes"][few].get("spread_median", np.nan) for e in ev], 4),
+               f"{np.median([r['train_time_s'] or np.nan for r in rs]):.0f}",
+               f"{np.median([e['test_time']['per_task_s'] for e in ev]):.4f}"]) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def sweep_records(records: list[dict]) -> list[dict]:
     """The K sweep: cells of the (benchmark, method, seed)s that have sweep cells, plus their
     main cell (the preset's K), so every K is averaged over the same seeds."""

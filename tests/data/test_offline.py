@@ -229,3 +229,23 @@ def test_prepare_tfds_source_flag_picks_the_wheel_when_installed(fake, monkeypat
     assert prepare_tfds.source("mnist", "auto") == "download"
     with pytest.raises(app.UsageError, match=r"pip install 'amvi_jax\[mnist\]'"):
         prepare_tfds.source("mnist", "wheel")
+
+
+def test_a_concurrent_preparation_that_wins_the_rename_is_taken(fake, tmp_path, monkeypatch):
+    """Two runs started together each prepare into a temporary directory; the one whose
+    rename comes second gets FileExistsError from tfds and must take the other's result."""
+    source = fake[0]
+    data_dir = str(tmp_path / "data")
+    real = tfds.core.DatasetBuilder.download_and_prepare
+
+    def loses_the_race(self, *args, **kwargs):
+        real(self, *args, **kwargs)  # the other run's preparation, completed
+        raise FileExistsError("Destination already exists.")
+
+    monkeypatch.setattr(tfds.core.DatasetBuilder, "download_and_prepare", loses_the_race)
+    path = offline.prepare("mnist", data_dir, source=source)
+    assert os.path.exists(os.path.join(path, "dataset_info.json"))
+    monkeypatch.setattr(tfds.core.DatasetBuilder, "download_and_prepare",
+                        lambda self, *a, **k: (_ for _ in ()).throw(FileExistsError("x")))
+    with pytest.raises(FileExistsError):  # nothing prepared after all: not swallowed
+        offline.prepare("mnist", str(tmp_path / "empty"), source=source)
