@@ -108,7 +108,7 @@ def plot_completions(rows, key, tasks, context_sizes, task_ids, path: str, image
             _context_image(line[0], image_shape, x[:n], y[:n], shade)
             line[0].set_ylabel(f"n = {n}", fontsize=7)
             mask = first_n_mask(num_points, n)
-            for r, ((label, _, params), fn) in enumerate(zip(rows, predictive)):
+            for r, ((label, _, params), fn) in enumerate(zip(rows, predictive, strict=True)):
                 mean, _, funcs, _, _ = fn(params, jax.random.fold_in(key, 1000 * t + n), x, y,
                                           mask, query)
                 panels = [np.asarray(mean)] + [np.asarray(f) for f in funcs[:num_samples]]

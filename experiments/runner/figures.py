@@ -1,11 +1,12 @@
 """Figures of the benchmark table: lmlhd against context size, ELBO gap against K, each
 method's posterior samples beside the AIS reference, validation against wall time, and test
-lmlhd against the number of meta-training tasks (the T sweep)."""
+lmlhd against the number of meta-training tasks (the T sweep), and image completions side by
+side."""
 
 import os
 
-import matplotlib
 import jax
+import matplotlib
 import numpy as np
 
 matplotlib.use("Agg")
@@ -183,7 +184,7 @@ def completions(records: list[dict], out_dir: str) -> list[str]:
         model = lambda run: run.setup.evaluation_model or run.model
         path = os.path.join(out_dir, f"completions_{bench}.png")
         plotting.plot_completions(
-            [(r["method"], model(run), run.params) for r, run in zip(cells, runs)],
+            [(r["method"], model(run), run.params) for r, run in zip(cells, runs, strict=True)],
             jax.random.PRNGKey(seed), dataset.test, tuple(config.eval.plot_context_sizes),
             range(min(2, dataset.test.x.shape[0])), path, dataset.image_shape)
         paths.append(path)
