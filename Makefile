@@ -3,7 +3,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 CONFIG ?= configs/dds.py
 
-.PHONY: run test lint bench bench-accel clean
+.PHONY: run test test-fast lint bench bench-accel clean
 
 $(VENV)/.installed: pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -16,6 +16,10 @@ run: $(VENV)/.installed
 
 test: $(VENV)/.installed
 	$(PY) -m pytest -q tests
+
+# Everything but the end-to-end trainings (the `slow` marker): the loop while editing.
+test-fast: $(VENV)/.installed
+	$(PY) -m pytest -q -m "not slow" --durations=15 tests
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check amvi_jax configs experiments tests

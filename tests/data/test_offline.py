@@ -121,8 +121,8 @@ def test_real_mnist_loads_as_an_image_benchmark(mnist_data_dir):
                        num_test_tasks=3))
     data = load_benchmark(config)
     assert data.image_shape == (28, 28) and data.test.y.shape == (3, 784, 1)
-    # Whole digits: mostly black background, some white strokes.
-    assert 0.5 < np.mean(data.test.y == 0.0) < 0.95 and data.test.y.max() == 1.0
+    # Whole digits: mostly black background (-0.5), some white strokes (+0.5).
+    assert 0.5 < np.mean(data.test.y == -0.5) < 0.95 and data.test.y.max() == 0.5
 
 
 def test_reading_an_unprepared_dataset_prepares_it_from_the_wheel(fake, tmp_path, monkeypatch,
