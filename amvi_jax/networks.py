@@ -45,14 +45,8 @@ def fourier_features(x: jax.Array, num_frequencies: int) -> jax.Array:
                             jnp.cos(angles).reshape(x.shape[0], -1)], -1)
 
 
-class Decoder(nn.Module):
-    """f_theta(x, z): MLP on [x, z] -> mean of y, and the output noise std.
-
-    `std_y` fixed, or learned as std_y_min + softplus(raw) so it never collapses below the floor;
-    `heteroscedastic`: raw is a second output of the MLP, one std per point (initialised near
-    std_y), as the NP image-completion models have it: an image's background is certain, its
-    strokes' edges are not, and one shared std must pay for the edges on every pixel.
-    """
+class _Likelihood(nn.Module):
+    """The fields every decoder shares: the output size, the MLP, and the noise std."""
 
     dim_y: int
     hidden: Sequence[int] = (64, 64)
@@ -61,6 +55,17 @@ class Decoder(nn.Module):
     std_y: float = 0.25
     std_y_min: float = 0.1
     heteroscedastic: bool = False
+
+
+class Decoder(_Likelihood):
+    """f_theta(x, z): MLP on [x, z] -> mean of y, and the output noise std.
+
+    `std_y` fixed, or learned as std_y_min + softplus(raw) so it never collapses below the floor;
+    `heteroscedastic`: raw is a second output of the MLP, one std per point (initialised near
+    std_y), as the NP image-completion models have it: an image's background is certain, its
+    strokes' edges are not, and one shared std must pay for the edges on every pixel.
+    """
+
     x_frequencies: int = 0  # L of `fourier_features` on x (0: raw x)
 
     @nn.compact
@@ -86,7 +91,7 @@ class Decoder(nn.Module):
         return mean, std
 
 
-class GridDecoder(nn.Module):
+class GridDecoder(_Likelihood):
     """Images on a fixed H x W grid: an MLP maps z to every pixel's mean (and, heteroscedastic,
     std) at once, and x in [-1, 1]^2 (`data.images.pixel_coordinates`) reads its pixel.
 
@@ -96,19 +101,14 @@ class GridDecoder(nn.Module):
     its own output from the start, and costs one MLP call per z instead of one per point.
     """
 
-    dim_y: int
-    grid_shape: Sequence[int]  # (H, W)
-    hidden: Sequence[int] = (128, 128)
-    activation: str = "gelu"
-    learn_std: bool = True
-    std_y: float = 0.25
-    std_y_min: float = 0.1
-    heteroscedastic: bool = False
+    grid_shape: Sequence[int] = ()  # (H, W), required
 
     @nn.compact
     def __call__(self, x: jax.Array, z: jax.Array) -> tuple[jax.Array, jax.Array]:
         """x [N, 2] pixel coordinates, z [d_z] -> (mean [N, d_y], std [d_y] or [N, d_y])."""
         chex.assert_rank([x, z], [2, 1])
+        if len(self.grid_shape) != 2:
+            raise ValueError(f"GridDecoder needs grid_shape = (H, W), got {self.grid_shape!r}")
         height, width = self.grid_shape
         pixels = height * width
         heads = 2 if self.heteroscedastic else 1

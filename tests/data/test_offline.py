@@ -4,7 +4,6 @@ and how `tfds:<name>` reading (amvi_jax.data.images) prepares them and reports b
 import logging
 import os
 import shutil
-import socket
 
 import numpy as np
 import pytest
@@ -14,6 +13,7 @@ from absl import app
 
 from amvi_jax.data import default_data_config, images, load_benchmark, offline
 from experiments import prepare_tfds
+from tests.conftest import refuse_network
 
 TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
 TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
@@ -24,13 +24,8 @@ SHARD = "mnist-{split}.array_record-00000-of-00001"
 def no_network():
     """Any network access fails the test: preparing and reading must work offline."""
 
-    def refuse(*args, **kwargs):
-        raise OSError("network access in an offline test")
-
     with pytest.MonkeyPatch.context() as patch:
-        for name in ("connect", "connect_ex"):
-            patch.setattr(socket.socket, name, refuse)
-        patch.setattr(socket, "getaddrinfo", refuse)
+        refuse_network(patch)
         yield
 
 
