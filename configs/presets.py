@@ -108,7 +108,7 @@ def get_config(preset: str = "cpu") -> ml_collections.ConfigDict:
                             validate_every=10**7, validate_every_s=120.0, log_every=250,
                             checkpoint_every=10**7))
         # A per-task mixture of d_z = 16 costs K (d + d^2) floats per context set: 3 x 4
-        # sets is 13 KB a task, 0.8 GB at 60,000 tasks (the config's 7 x 32: 7.3 GB).
+        # sets is 13 KB a task, 0.8 GB at 60,000 tasks (the config's 7 x 32: 14.6 GB).
         c.gmm.update(dict(num_components=3, num_context_sets=4, num_samples_per_component=8))
         c.reference.update(dict(tasks=2, context_sizes=(10, 100), num_temperatures=128,
                                 num_particles=256, num_pilot_particles=64))
