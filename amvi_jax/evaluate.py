@@ -109,20 +109,29 @@ def literature(model, params, key, tasks, num_particles: int, task_chunk: int,
     batch = jax.jit(lambda p, k, x, y, c, t: jax.vmap(
         lambda kk, xx, yy, cc, tt: point_metrics(model, p, kk, xx, yy, cc, tt, num_particles)
     )(jax.random.split(k, x.shape[0]), x, y, c, t))
+    per_task = _in_chunks(
+        lambda c, x, y, nc, nt: batch(params, jax.random.fold_in(key, c), x, y, nc, nt),
+        (tasks.x[:, :max_points], tasks.y[:, :max_points], n_c, n_t), task_chunk)
+    out = {"max_points": max_points, "num_tasks": int(num_tasks),
+           "num_particles": int(num_particles)}
+    for k, v in per_task.items():
+        out[k], out[k + "_se"] = float(np.mean(v)), float(np.std(v) / np.sqrt(len(v)))
+    return out
+
+
+def _in_chunks(run, arrays, task_chunk: int) -> dict:
+    """run(c, *chunk) over chunks c of `task_chunk` tasks of `arrays` (task axis first) ->
+    {metric: np.ndarray [T]}. The last chunk is padded with copies of its last task, so every
+    call has one shape (one compilation), and the copies' results are dropped."""
+    arrays = [np.asarray(a) for a in arrays]  # once: a device array would copy per chunk
+    num_tasks = arrays[0].shape[0]
     chunks = []
     for c, start in enumerate(range(0, num_tasks, task_chunk)):
         stop = min(start + task_chunk, num_tasks)
-        pad = task_chunk - (stop - start)  # fixed chunk shape: one compilation
-        take = np.concatenate([np.arange(start, stop), np.full(pad, stop - 1)])
-        m = batch(params, jax.random.fold_in(key, c), tasks.x[take, :max_points],
-                  tasks.y[take, :max_points], n_c[take], n_t[take])
+        take = np.minimum(np.arange(start, start + task_chunk), stop - 1)
+        m = run(c, *(a[take] for a in arrays))
         chunks.append({k: np.asarray(v)[:stop - start] for k, v in m.items()})
-    out = {"max_points": max_points, "num_tasks": int(num_tasks),
-           "num_particles": int(num_particles)}
-    for k in chunks[0]:
-        v = np.concatenate([ch[k] for ch in chunks])
-        out[k], out[k + "_se"] = float(np.mean(v)), float(np.std(v) / np.sqrt(len(v)))
-    return out
+    return {k: np.concatenate([ch[k] for ch in chunks]) for k in chunks[0]}
 
 
 def make_batch_metrics(model, num_particles: int, mesh=None):
@@ -158,22 +167,15 @@ def per_task_metrics(batch_metrics, params, key, x, y, context_sizes, task_chunk
     bucket), or the first `context_width` points for every n (one compilation in all: cheaper
     when compiling the sampler costs more than running it, as for GMM-NP's per-task fit).
     """
-    num_tasks, num_points = x.shape[:2]
+    num_points = x.shape[1]
     results = {}
     for n in context_sizes:
         width = context_bucket(n, num_points) if context_width is None else context_width
         mask = first_n_mask(width, n)
-        chunks = []
-        for c, start in enumerate(range(0, num_tasks, task_chunk)):
-            xs, ys = x[start:start + task_chunk], y[start:start + task_chunk]
-            pad = task_chunk - xs.shape[0]
-            if pad:  # fixed chunk shape: no recompilation for the last chunk
-                xs = np.concatenate([xs, np.repeat(xs[-1:], pad, 0)])
-                ys = np.concatenate([ys, np.repeat(ys[-1:], pad, 0)])
-            key_nc = jax.random.fold_in(jax.random.fold_in(key, n), c)
-            m = batch_metrics(params, key_nc, xs, ys, mask)
-            chunks.append(jax.tree.map(lambda a, p=pad: np.asarray(a)[:task_chunk - p], m))
-        results[int(n)] = {k: np.concatenate([ch[k] for ch in chunks]) for k in chunks[0]}
+        key_n = jax.random.fold_in(key, n)
+        results[int(n)] = _in_chunks(
+            lambda c, xs, ys, k=key_n, m=mask: batch_metrics(
+                params, jax.random.fold_in(k, c), xs, ys, m), (x, y), task_chunk)
     return results
 
 

@@ -56,6 +56,20 @@ class _Likelihood(nn.Module):
     std_y_min: float = 0.1
     heteroscedastic: bool = False
 
+    @property
+    def raw_std_init(self) -> float:
+        """The raw value whose std_y_min + softplus is std_y: every std starts there."""
+        return softplus_inv(max(self.std_y - self.std_y_min, 1e-3))
+
+    def shared_std(self, dtype) -> jax.Array:
+        """One std per output dimension [d_y]: learned above the floor, or fixed at std_y.
+        Call from inside the subclass's compact `__call__` (it may create `raw_std`)."""
+        if self.learn_std:
+            raw = self.param("raw_std", nn.initializers.constant(self.raw_std_init),
+                             (self.dim_y,))
+            return self.std_y_min + nn.softplus(raw)
+        return jnp.full((self.dim_y,), self.std_y, dtype)
+
 
 class Decoder(_Likelihood):
     """f_theta(x, z): MLP on [x, z] -> mean of y, and the output noise std.
@@ -78,17 +92,10 @@ class Decoder(_Likelihood):
             h = getattr(nn, self.activation)(MLP(tuple(self.hidden), self.activation)(inputs))
             # A zero-initialised std head: every point starts at std_y exactly.
             raw = nn.Dense(self.dim_y, kernel_init=nn.initializers.zeros, name="std_head",
-                           bias_init=nn.initializers.constant(
-                               softplus_inv(max(self.std_y - self.std_y_min, 1e-3))))(h)
+                           bias_init=nn.initializers.constant(self.raw_std_init))(h)
             return nn.Dense(self.dim_y, name="mean_head")(h), self.std_y_min + nn.softplus(raw)
         mean = MLP((*self.hidden, self.dim_y), self.activation)(inputs)
-        if self.learn_std:
-            init = softplus_inv(max(self.std_y - self.std_y_min, 1e-3))
-            raw = self.param("raw_std", nn.initializers.constant(init), (self.dim_y,))
-            std = self.std_y_min + nn.softplus(raw)
-        else:
-            std = jnp.full((self.dim_y,), self.std_y, mean.dtype)
-        return mean, std
+        return mean, self.shared_std(mean.dtype)
 
 
 class GridDecoder(_Likelihood):
@@ -117,14 +124,10 @@ class GridDecoder(_Likelihood):
         rows = jnp.clip(jnp.rint((x[:, 0] + 1) / 2 * (height - 1)), 0, height - 1)
         cols = jnp.clip(jnp.rint((x[:, 1] + 1) / 2 * (width - 1)), 0, width - 1)
         picked = out[(rows * width + cols).astype(jnp.int32)]  # [N, heads * d_y]
-        init = softplus_inv(max(self.std_y - self.std_y_min, 1e-3))
         if self.heteroscedastic:
             return (picked[:, :self.dim_y],
-                    self.std_y_min + nn.softplus(picked[:, self.dim_y:] + init))
-        if self.learn_std:
-            raw = self.param("raw_std", nn.initializers.constant(init), (self.dim_y,))
-            return picked, self.std_y_min + nn.softplus(raw)
-        return picked, jnp.full((self.dim_y,), self.std_y, picked.dtype)
+                    self.std_y_min + nn.softplus(picked[:, self.dim_y:] + self.raw_std_init))
+        return picked, self.shared_std(picked.dtype)
 
 
 def sinusoidal_embedding(t: jax.Array, dim: int = 16) -> jax.Array:

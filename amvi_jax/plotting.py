@@ -128,14 +128,19 @@ def plot_completions(rows, key, tasks, context_sizes, task_ids, path: str, image
 
 def _context_image(ax, image_shape, x, y, shade):
     """The context pixels at their values on a mid-grey background (unknown pixels)."""
-    height, width = image_shape
-    grid = np.full((height, width, 3), (0.35, 0.45, 0.6))  # a blue-grey no digit pixel has
+    grid = np.full((*image_shape, 3), (0.35, 0.45, 0.6))  # a blue-grey no digit pixel has
     if len(x):
-        rows = np.rint((x[:, 0] + 1) / 2 * (height - 1)).astype(int)
-        cols = np.rint((x[:, 1] + 1) / 2 * (width - 1)).astype(int)
+        rows, cols = _pixel(image_shape, x)
         lo, hi = shade
         grid[rows, cols] = ((np.clip(y[:, :1], lo, hi) - lo) / (hi - lo)).repeat(3, axis=1)
     ax.imshow(grid)
+
+
+def _pixel(image_shape, x) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, columns) of the pixels at x in [-1, 1]^2 (`images.pixel_coordinates`)."""
+    height, width = image_shape
+    return (np.rint((x[:, 0] + 1) / 2 * (height - 1)).astype(int),
+            np.rint((x[:, 1] + 1) / 2 * (width - 1)).astype(int))
 
 
 def value_range(y) -> tuple[float, float]:
@@ -160,8 +165,7 @@ def _grid_image(ax, image_shape, x, values, shade, context_x=(), title=""):
     """Pixels (x in [-1, 1]^2 as `images.pixel_coordinates`, values [M, C]) drawn as an
     H x W image; pixels not given are blank (NaN), context pixels marked red."""
     height, width = image_shape
-    rows = np.rint((x[:, 0] + 1) / 2 * (height - 1)).astype(int)
-    cols = np.rint((x[:, 1] + 1) / 2 * (width - 1)).astype(int)
+    rows, cols = _pixel(image_shape, x)
     channels = values.shape[-1]
     grid = np.full((height, width, channels), np.nan)
     lo, hi = shade
