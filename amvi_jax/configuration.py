@@ -51,7 +51,7 @@ def validate(config) -> None:
     widths(config, "model.decoder_hidden")
 
     for f in ("train.num_steps", "train.log_every", "train.validate_every",
-              "train.checkpoint_every"):
+              "train.checkpoint_every", "train.steps_per_call"):
         positive_int(config, f)
     positive(config, "train.learning_rate")
     if config.train.lr_schedule not in LR_SCHEDULES:

@@ -60,7 +60,8 @@ def train(config, workdir: str, stop_after: int | None = None) -> Run:
         workdir_lib.write_config(workdir, config)
     state = loop.run_loop(config, workdir, state, ckpts, setup.step, setup.validation,
                           stop_after=stop_after, log_keys=setup.log_keys,
-                          main_process=main_process, time_offset=time_offset)
+                          main_process=main_process, time_offset=time_offset,
+                          steps_fn=setup.steps)
     return Run(setup, state, dataset, ckpts, mesh)
 
 

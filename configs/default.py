@@ -80,6 +80,9 @@ def get_config() -> ml_collections.ConfigDict:
         validate_at_start=True,    # the start (diffusion: its warm start) is a candidate too
         time_budget_s=0.0,         # > 0: stop (validate, save) at the first step past it
         checkpoint_every=2_000,
+        # Training steps per compiled call (one lax.scan); calls end where the loop logs,
+        # validates or saves, so those happen at the same steps whatever N (docs/PERFORMANCE.md).
+        steps_per_call=1,
     ))
 
     config.eval = ml_collections.ConfigDict(dict(

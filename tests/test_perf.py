@@ -3,8 +3,10 @@
 import dataclasses
 import math
 
-from amvi_jax import samplers
-from experiments.measure import report, suite, timing
+import pytest
+
+from amvi_jax import samplers, workdir
+from experiments.measure import cost, report, suite, timing
 
 
 def _markdown_tables(text: str) -> list[list[list[str]]]:
@@ -84,3 +86,19 @@ def test_quick_report_is_well_formed(data_dir, tmp_path):
     # A rerun replaces its own block (the file does not grow).
     report.write_report(str(path), block)
     assert path.read_text() == text
+
+
+@pytest.mark.slow
+def test_cost_breakdown_rows_add_up(data_dir):
+    variants = (cost.Variant("np", "gaussian"), cost.Variant("dds", "dds", 2, True))
+    dataset = workdir.load_data(cost.variant_config(variants[0], data_dir))
+    rows = cost.measure(dataset, repeats=1, num_fused=2, variants=variants, data_dir=data_dir)
+    assert [r["variant"] for r in rows] == ["np", "dds"]
+    for r in rows:
+        for k, v in r.items():
+            assert k == "variant" or (math.isfinite(v) and (v > 0 or k.startswith(
+                ("network", "backward")))), (k, v)
+        assert math.isclose(r["step_over_floor"], r["step_ms"] / r["floor_ms"])
+        assert math.isclose(r["backward_ms"], r["step_ms"] - r["forward_ms"] - r["optimiser_ms"])
+    table = _markdown_tables(cost.table(rows))[0]
+    assert len(table) == 2 + len(rows) and all(len(row) == 13 for row in table)

@@ -127,6 +127,19 @@ def setup(config, dataset, mesh=None) -> Setup:
         use = pretrain_step if pretraining and step_index < tc.pretrain_steps else diffusion_step
         return use(state, key_train, *train_data)
 
+    fused_diffusion = step_lib.make_train_steps(model, optimizer, config, mesh)
+    fused_pretrain = (step_lib.make_train_steps(model.with_sampler(samplers.get("gaussian")),
+                                                optimizer, config, mesh) if pretraining else None)
+
+    def steps(state, first: int, num_steps: int):
+        def run(state, start, n):
+            use = fused_pretrain if pretraining and start < tc.pretrain_steps else fused_diffusion
+            return use(state, key_train, *train_data, num_steps=n)
+
+        # The warm start's last step is a boundary: the sampler changes there.
+        end = lambda start: tc.pretrain_steps if start < tc.pretrain_steps else 2**62
+        return state_lib.in_segments(run, state, first, num_steps, end)
+
     validation = Validation(
         model=model, tasks=dataset.validation, key=key_val, every=tc.validate_every,
         after=tc.pretrain_steps, at_start=tc.get("validate_at_start", False),
@@ -138,7 +151,7 @@ def setup(config, dataset, mesh=None) -> Setup:
         num_temperatures=temperatures, transition=config.eval.get("refine_transition", "mala"),
         num_pilot_particles=config.eval.get("refine_pilots", 256))) if temperatures else None
     return Setup(
-        model=model, state=state, step=step, validation=validation,
+        model=model, state=state, step=step, steps=steps, validation=validation,
         warm_start=((lambda s: _warm_start(config, model, s, dim_x, dim_y))
                     if tc.init_from else None),
         describe=dict(sampler=model.sampler.name, encoder=config.model.aggregation,

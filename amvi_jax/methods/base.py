@@ -19,6 +19,9 @@ class Setup(NamedTuple):
     state: TrainState  # freshly initialised, step 0
     step: Callable[[TrainState, int], tuple[TrainState, dict]]  # one jitted step
     validation: Validation
+    # (state, first step, n) -> (state, metrics [n]): n steps, fused into one call each
+    # where the method's step does not change (train.steps_per_call)
+    steps: Callable[[TrainState, int, int], tuple[TrainState, dict]] | None = None
     warm_start: Callable[[TrainState], TrainState] | None = None  # fresh starts only
     log_keys: tuple[str, ...] = ("loss", "elbo")
     context_width: int | None = None  # evaluation: see evaluate.per_task_metrics

@@ -212,7 +212,12 @@ class EpochOrders:
 
 
 def make_train_step(model: GMMNeuralProcess, optimizer, config):
-    """Jitted (state, base_key, x [T, N, d_x], y [T, N, d_y], masks [T, S, N], order [T * S])
+    """`train_step_fn` jitted, the state donated."""
+    return jax.jit(train_step_fn(model, optimizer, config), donate_argnums=0)
+
+
+def train_step_fn(model: GMMNeuralProcess, optimizer, config):
+    """Un-jitted (state, base_key, x [T, N, d_x], y [T, N, d_y], masks [T, S, N], order [T * S])
     -> (state, metrics); `order` is `EpochOrders(base_key, T * S, B)(int(state.step))`.
 
     The minibatch of B subtasks is the step's slice of a per-epoch permutation of all T * S
@@ -270,7 +275,7 @@ def make_train_step(model: GMMNeuralProcess, optimizer, config):
         return (state_lib.guarded_update(state, ok, params, opt_state)._replace(extra=posteriors),
                 metrics)
 
-    return jax.jit(step_fn, donate_argnums=0)
+    return step_fn
 
 
 def setup(config, dataset, mesh=None) -> Setup:
@@ -295,6 +300,7 @@ def setup(config, dataset, mesh=None) -> Setup:
     logging.info("GMM-NP: %d posteriors (%d tasks x %d context sets), K = %d, d_z = %d",
                  num_subtasks, num_tasks, masks.shape[1], model.num_components, model.dim_z)
     train_step = make_train_step(model, optimizer, config)
+    fused_steps = state_lib.fused(train_step_fn(model, optimizer, config))
     orders = EpochOrders(key_train, num_subtasks, config.gmm.batch_size)
     # Every evaluation compiles the whole test-time fit, which costs about as much as fitting
     # 64 tasks: one context width (one compilation) is cheaper than one per bucket.
@@ -309,6 +315,12 @@ def setup(config, dataset, mesh=None) -> Setup:
         model=model, state=state,
         step=lambda state, step: train_step(state, key_train, x_train, y_train, masks,
                                             orders(step)),
+        # An epoch's permutation is an argument of the step: a fused call stays in one epoch.
+        steps=lambda state, first, n: state_lib.in_segments(
+            lambda s, start, length: fused_steps(s, key_train, x_train, y_train, masks,
+                                                 orders(start), num_steps=length),
+            state, first, n,
+            lambda start: (start // orders.batches_per_epoch + 1) * orders.batches_per_epoch),
         validation=validation, log_keys=("loss", "elbo", "kl"), context_width=width,
         describe=dict(sampler="gmm", num_components=model.num_components,
                       num_test_steps=model.num_test_steps,

@@ -94,13 +94,26 @@ def validate(config, state, validation: Validation, step: int) -> float:
     return summary["average"]["lmlhd_snis_median"]
 
 
+def _next_multiple(step: int, every: int) -> int:
+    """The first multiple of `every` after `step` (never, for every <= 0)."""
+    return (step // every + 1) * every if every > 0 else 2**62
+
+
 def run_loop(config, workdir: str, state, ckpts: checkpoint.Checkpoints, step_fn,
              validation: Validation, *, stop_after: int | None = None,
-             log_keys=("loss", "elbo"), main_process: bool = True, time_offset: float = 0.0):
+             log_keys=("loss", "elbo"), main_process: bool = True, time_offset: float = 0.0,
+             steps_fn=None):
     """Steps `state` to config.train.num_steps (or `stop_after`, or past
     config.train.time_budget_s): logs, validates, saves. `time_offset`: time_s of a fresh
-    start (a warm start's predecessor); a resumed run continues its own metrics.jsonl."""
+    start (a warm start's predecessor); a resumed run continues its own metrics.jsonl.
+
+    With `steps_fn(state, first, n) -> (state, metrics [n])` and train.steps_per_call = N > 1,
+    up to N steps run per call, each call ending at the next step that logs, validates by
+    step count or saves, so those happen at the same steps as one step per call; the time
+    budget and `validate_every_s` are looked at between calls.
+    """
     tc = config.train
+    per_call = tc.steps_per_call if steps_fn is not None else 1
     best_score = ckpts.best_score()
     start_step = int(state.step)
     end_step = tc.num_steps if stop_after is None else min(stop_after, tc.num_steps)
@@ -134,10 +147,18 @@ def run_loop(config, workdir: str, state, ckpts: checkpoint.Checkpoints, step_fn
             validate_and_keep(metrics_file, state, start_step)  # the start is a candidate
         if budget and clock.base >= budget:
             end_step = start_step  # resumed (or warm-started) with its budget already spent
-        for step in range(start_step, end_step):
-            state, metrics = step_fn(state, step)
+        step = start_step
+        while step < end_step:
+            boundary = min(end_step, step + per_call, _next_multiple(step, tc.log_every),
+                           _next_multiple(step, tc.checkpoint_every),
+                           _next_multiple(step, every),
+                           after if at_start and step < after else end_step)
+            if boundary - step == 1:
+                state, metrics = step_fn(state, step)
+            else:
+                state, metrics = steps_fn(state, step, boundary - step)
             pending.append(metrics)
-            done = step + 1
+            done = step = boundary
             last = done == end_step or bool(budget and clock() >= budget)
             log_now = done % tc.log_every == 0 or last
             due = ((every > 0 and done % every == 0)
@@ -156,7 +177,8 @@ def run_loop(config, workdir: str, state, ckpts: checkpoint.Checkpoints, step_fn
                     f"last good checkpoint (step {ckpts.last.latest_step()}) is kept in "
                     f"{os.path.join(workdir, 'checkpoints')}.")
             if log_now:
-                mean = {k: float(np.mean([m[k] for m in pending])) for k in pending[0]}
+                mean = {k: float(np.mean(np.concatenate([np.ravel(m[k]) for m in pending])))
+                        for k in pending[0]}
                 pending = []
                 rate = (done - start_step) / clock.since_start()
                 metrics_file.write(json.dumps(dict(step=done, time_s=clock(),

@@ -144,6 +144,17 @@ def make_train_step(model, optimizer, config, mesh=None):
     With a `mesh`, the batch's task axis is split over its devices (params stay replicated).
     A non-finite loss or gradient leaves the state untouched (`state.guarded_update`).
     """
+    return jax.jit(train_step_fn(model, optimizer, config, mesh), donate_argnums=0)
+
+
+def make_train_steps(model, optimizer, config, mesh=None):
+    """`make_train_step` fused: jitted (state, base_key, x, y, num_steps=n) -> (state,
+    metrics [n]), n steps in one `lax.scan` (`state_lib.fused`)."""
+    return state_lib.fused(train_step_fn(model, optimizer, config, mesh))
+
+
+def train_step_fn(model, optimizer, config, mesh=None):
+    """The un-jitted step of `make_train_step`."""
     tc = config.train
     # .get: run directories written before these options existed restore with the old meaning.
     name = tc.get("objective", "elbo")
@@ -181,4 +192,4 @@ def make_train_step(model, optimizer, config, mesh=None):
         metrics = dict(loss=loss, elbo=elbo, log_z_hat=log_z_hat, grad_norm=grad_norm)
         return state_lib.guarded_update(state, ok, params, opt_state), metrics
 
-    return jax.jit(step_fn, donate_argnums=0)
+    return step_fn

@@ -1,0 +1,92 @@
+"""Several training steps per compiled call (`train.steps_per_call`): the same steps, the same
+resume."""
+
+import json
+
+import jax
+import numpy as np
+import pytest
+
+from amvi_jax import experiment, methods, workdir
+from configs import gmm
+
+
+def _leaves(state):
+    return [np.asarray(a) for a in jax.tree.leaves(state.params)]
+
+
+def _close(a_state, b_state):
+    # Same keys, same arithmetic: equal to float rounding (bit-identical on this machine's CPU).
+    for a, b in zip(_leaves(a_state), _leaves(b_state), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+
+
+def _ldvi_with_warm_start(config):
+    config.sampler.update(dict(name="ldvi", num_steps=2, hidden=(8,)))
+    config.train.pretrain_steps = 3  # the fused call below crosses the warm start's end
+    return config
+
+
+def _gmm(config):
+    # 8 tasks x 2 sets = 16 posteriors, 4 per step: an epoch is 4 steps, crossed below.
+    g = gmm.get_config()
+    g.data = config.data
+    g.train.update(dict(num_steps=20))
+    g.gmm.update(dict(num_context_sets=2, batch_size=4, num_test_steps=3))
+    return g
+
+
+@pytest.mark.parametrize("variant", ["np", "ldvi_warm_start", "gmm"])
+def test_n_fused_steps_equal_n_single_steps(tiny_config, variant):
+    config = {"np": lambda c: c, "ldvi_warm_start": _ldvi_with_warm_start,
+              "gmm": _gmm}[variant](tiny_config)
+    dataset = workdir.load_data(config)
+    method = methods.REGISTRY[config.method]
+    single = method.setup(config, dataset)
+    state, losses = single.state, []
+    for i in range(7):
+        state, metrics = single.step(state, i)
+        losses.append(float(metrics["loss"]))
+    fused = method.setup(config, dataset)
+    fused_state, fused_metrics = fused.steps(fused.state, 0, 7)
+    assert int(fused_state.step) == 7
+    assert fused_metrics["loss"].shape == (7,)
+    np.testing.assert_allclose(np.asarray(fused_metrics["loss"]), losses, rtol=1e-6)
+    _close(state, fused_state)
+    # The step index is the key: a wrong fold_in (e.g. the call's first step for all) differs.
+    assert not np.allclose(np.asarray(fused_metrics["loss"])[1:], losses[0])
+
+
+def _train(config, path, **kwargs):
+    run = experiment.train(config, str(path), **kwargs)
+    run.checkpoints.close()
+    return run
+
+
+def _logged_steps(path):
+    with open(path / "metrics.jsonl") as f:
+        lines = [json.loads(line) for line in f]
+    return ([ln["step"] for ln in lines if "loss" in ln],
+            [ln["step"] for ln in lines if "val_lmlhd_snis" in ln])
+
+
+@pytest.mark.slow
+def test_fused_loop_logs_like_one_step_per_call_and_resumes_exactly(tiny_config, tmp_path):
+    one = _train(tiny_config, tmp_path / "one")
+    tiny_config.train.steps_per_call = 3  # does not divide log_every = 5: calls end there
+    full = _train(tiny_config, tmp_path / "full")
+    _close(one.state, full.state)
+    assert _logged_steps(tmp_path / "full") == _logged_steps(tmp_path / "one")
+    # Stopped in the middle of a call's stretch (steps 5..8), then resumed.
+    part = _train(tiny_config, tmp_path / "resumed", stop_after=7)
+    assert int(part.state.step) == 7
+    resumed = _train(tiny_config, tmp_path / "resumed")
+    assert int(resumed.state.step) == 20
+    _close(full.state, resumed.state)
+    assert _logged_steps(tmp_path / "resumed")[0] == [5, 7, 10, 15, 20]
+
+
+def test_steps_per_call_is_checked(tiny_config, tmp_path):
+    tiny_config.train.steps_per_call = 0
+    with pytest.raises(ValueError, match="train.steps_per_call"):
+        experiment.train(tiny_config, str(tmp_path))
