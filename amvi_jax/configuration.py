@@ -59,9 +59,9 @@ def validate(config) -> None:
              f"unknown schedule; valid: {', '.join(LR_SCHEDULES)}")
     if not 0.0 <= config.train.lr_final_fraction <= 1.0:
         fail("train.lr_final_fraction", config.train.lr_final_fraction, "must lie in [0, 1]")
-    if not config.train.get("time_budget_s", 0.0) >= 0:
+    if not config.train.time_budget_s >= 0:
         fail("train.time_budget_s", config.train.time_budget_s, "must be >= 0 (0 = no budget)")
-    if not config.train.get("validate_every_s", 0.0) >= 0:
+    if not config.train.validate_every_s >= 0:
         fail("train.validate_every_s", config.train.validate_every_s,
              "must be >= 0 (0 = by steps only)")
 
@@ -90,7 +90,7 @@ def _check_sizes(config, field: str, bound: int | None, bound_name: str) -> None
 def validate_against_data(config, dataset) -> None:
     """The checks that need the data read: context sizes against the test tasks' points; an
     image decoder's grid against the images."""
-    grid = tuple(config.model.get("grid_shape", ()))
+    grid = tuple(config.model.grid_shape)
     if grid and grid != tuple(dataset.image_shape or ()):
         fail("model.grid_shape", grid,
              f"must be the images' (H, W) = {dataset.image_shape}" if dataset.image_shape

@@ -28,7 +28,7 @@ from jax.scipy.special import logsumexp
 from amvi_jax import sharding
 from amvi_jax.data import first_n_mask
 from amvi_jax.data import oracle as oracle_lib
-from amvi_jax.samplers.base import log_normal_diag
+from amvi_jax.types import log_normal_diag
 
 
 def task_metrics(model, params, key, x, y, mask, num_particles: int) -> dict:

@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 
 from amvi_jax import networks
-from amvi_jax.samplers.base import SamplerOutput, log_normal_diag
+from amvi_jax.types import SamplerOutput, log_normal_diag
 
 
 class Model(Protocol):
@@ -81,14 +81,12 @@ def decoder_from_config(model_config, dim_y: int) -> networks.Decoder:
     """The decoder that `config.model` describes (shared by every method): a coordinate MLP,
     or with `model.grid_shape` = (H, W) an image decoder (`networks.GridDecoder`)."""
     m = model_config
-    # .get: runs written before these fields existed restore unchanged
-    if tuple(m.get("grid_shape", ())):
+    if tuple(m.grid_shape):
         return networks.GridDecoder(
             dim_y=dim_y, grid_shape=tuple(m.grid_shape), hidden=tuple(m.decoder_hidden),
             activation=m.activation, learn_std=m.learn_std_y, std_y=m.std_y,
-            std_y_min=m.std_y_min, heteroscedastic=m.get("heteroscedastic_std", False))
+            std_y_min=m.std_y_min, heteroscedastic=m.heteroscedastic_std)
     return networks.Decoder(dim_y=dim_y, hidden=tuple(m.decoder_hidden), activation=m.activation,
                             learn_std=m.learn_std_y, std_y=m.std_y, std_y_min=m.std_y_min,
-                            # .get: runs written before the field existed restore unchanged
-                            heteroscedastic=m.get("heteroscedastic_std", False),
-                            x_frequencies=m.get("x_frequencies", 0))
+                            heteroscedastic=m.heteroscedastic_std,
+                            x_frequencies=m.x_frequencies)

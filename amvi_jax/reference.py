@@ -19,7 +19,7 @@ T_k would leave a discretisation-biased density invariant, and log Z-hat would k
 more particles do not remove.
 
 Coordinates. As in the samplers (docs/DESIGN.md section 3) the chain runs in q0-whitened coordinates
-u = (z - init_mean) / init_scale, where q0 = N(0, I); `samplers.base.whiten` carries the Jacobian
+u = (z - init_mean) / init_scale, where q0 = N(0, I); `types.whiten` carries the Jacobian
 into the target, so log gamma_u(u) - log N(u; 0, I) = log gamma(z) - log q0(z) and the weights are
 those of the algorithm in z.
 
@@ -70,7 +70,7 @@ import jax
 import jax.numpy as jnp
 from jax.scipy.special import logsumexp
 
-from amvi_jax.samplers.base import LogDensity, check_q0, log_normal_diag, whiten
+from amvi_jax.types import LogDensity, check_q0, log_normal_diag, whiten
 
 TRANSITIONS = ("hmc", "mala")
 SCHEDULES = ("power", "sigmoid", "linear")

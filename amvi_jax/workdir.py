@@ -18,13 +18,32 @@ def write_config(workdir: str, config) -> None:
     write_json(os.path.join(workdir, "config.json"), json.loads(config.to_json_best_effort()))
 
 
+# Fields added to the configs after runs were first written, with what a run without them did
+# (its code's behaviour then, which is not always today's default: such runs trained on the
+# ELBO). `read_config` fills them in, so that the library reads every field directly and a
+# field missing from a config is an error naming it.
+ADDED_LATER = {
+    "model": dict(grid_shape=(), heteroscedastic_std=False, x_frequencies=0,
+                  q0_covariance="diag", q0_components=1, tie_prior=False),
+    "train": dict(objective="elbo", proposal_objective="", lr_schedule="constant",
+                  lr_final_fraction=0.0, min_context_size=1, time_budget_s=0.0,
+                  validate_every_s=0.0, validate_at_start=False, steps_per_call=1),
+    "eval": dict(refine_temperatures=0, refine_transition="mala", refine_pilots=256),
+}
+
+
 def read_config(workdir: str) -> ml_collections.ConfigDict:
-    """The config.json a run wrote into its workdir."""
+    """The config.json a run wrote into its workdir, with the fields it predates
+    (`ADDED_LATER`) filled in."""
     path = os.path.join(workdir, "config.json")
     if not os.path.exists(path):
         raise FileNotFoundError(f"{workdir!r} is not a run directory: it has no config.json")
     with open(path) as f:
-        return ml_collections.ConfigDict(json.load(f))
+        config = json.load(f)
+    for section, fields in ADDED_LATER.items():
+        if section in config:
+            config[section] = {**fields, **config[section]}
+    return ml_collections.ConfigDict(config)
 
 
 def trim_metrics(path: str, last_step: int) -> None:

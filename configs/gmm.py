@@ -58,6 +58,7 @@ def get_config():
     ))
 
     config.train.update(dict(
+        objective="elbo",          # what GMM-NP's decoder step ascends (its mixtures' ELBO)
         num_steps=10_000,          # reference: 8000 steps of 8x larger minibatches
         learning_rate=1.8740597547322096e-3,  # tuned (reference); plain Adam, no clipping
         log_every=1_000,

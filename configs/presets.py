@@ -104,7 +104,7 @@ def get_config(preset: str = "cpu") -> ml_collections.ConfigDict:
                                 grid_shape=(28, 28), decoder_hidden=(128, 128),
                                 activation="gelu"))
         c.model.update(dict(encoder_hidden=(128, 128)))
-        c.train.update(dict(objective="iw", num_particles=4, num_subsets=2,
+        c.train.update(dict(num_particles=4, num_subsets=2,
                             validate_every=10**7, validate_every_s=120.0, log_every=250,
                             checkpoint_every=10**7))
         # A per-task mixture of d_z = 16 costs K (d + d^2) floats per context set: 3 x 4

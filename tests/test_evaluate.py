@@ -9,7 +9,7 @@ import numpy as np
 from amvi_jax import evaluate, networks, samplers
 from amvi_jax.encoders.bayesian import BayesianAggregator
 from amvi_jax.neural_process import NeuralProcess
-from amvi_jax.samplers.base import SamplerOutput, Schedules
+from amvi_jax.types import SamplerOutput, Schedules
 
 
 def test_lmlhd_snis_equals_closed_form_predictive_for_exact_posterior_particles():

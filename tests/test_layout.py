@@ -104,3 +104,27 @@ def test_no_text_points_outside_the_repository():
                     if not (inside and os.path.exists(resolved)):
                         offenders.append(where)
     assert not offenders, "\n".join(offenders)
+
+
+def test_library_reads_config_fields_without_defaults():
+    """Defaults live in configs/default.py only (old runs: `workdir.ADDED_LATER`): a
+    `<something>.get("field", default)` on a config inside the library would be a second home
+    for a default that can drift from the configs'."""
+    config_like = re.compile(r"\b(config|cfg|c|m|g|tc|ev|model_config|train_config|"
+                             r"config\.\w+)\.get\(")
+    found = []
+    for module, path in _modules().items():
+        with open(path) as f:
+            for number, line in enumerate(f, 1):
+                if config_like.search(line):
+                    found.append(f"{module}:{number}: {line.strip()}")
+    assert not found, "\n".join(found)
+
+
+def test_shared_types_come_from_the_types_module():
+    """`samplers/base.py` is what a sampler needs; a type or density the rest of the library
+    shares (SamplerOutput, log_normal_diag, ...) is imported from `amvi_jax.types`."""
+    graph = _graph()
+    users = sorted(m for m, deps in graph.items()
+                   if "amvi_jax.samplers.base" in deps and not m.startswith("amvi_jax.samplers"))
+    assert not users, users

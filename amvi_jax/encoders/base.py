@@ -64,11 +64,8 @@ def common_options(model_config) -> dict:
     """The constructor arguments every encoder takes from `config.model`."""
     m = model_config
     return dict(dim_z=m.dim_z, hidden=tuple(m.encoder_hidden), activation=m.activation,
-                tie_prior=bool(m.get("tie_prior", False)),
-                full_covariance=m.get("q0_covariance", "diag") == "full",
-                num_components=int(m.get("q0_components", 1)),
-                # .get: runs written before the field existed restore unchanged
-                x_frequencies=int(m.get("x_frequencies", 0)))
+                tie_prior=bool(m.tie_prior), full_covariance=m.q0_covariance == "full",
+                num_components=int(m.q0_components), x_frequencies=int(m.x_frequencies))
 
 
 def output(encoder: ContextEncoder, mean, log_scale, embedding, mask) -> EncoderOutput:

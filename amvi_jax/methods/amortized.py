@@ -32,11 +32,11 @@ from amvi_jax.training.loop import Validation
 def validate(config) -> None:
     """Raises ValueError naming the first impossible field of an amortized config."""
     encoders.REGISTRY.check(config.model.aggregation, "model.aggregation")
-    covariance = config.model.get("q0_covariance", "diag")
+    covariance = config.model.q0_covariance
     if covariance not in encoders.Q0_COVARIANCES:
         checks.fail("model.q0_covariance", covariance,
                     f"unknown; valid: {', '.join(encoders.Q0_COVARIANCES)}")
-    num_components = config.model.get("q0_components", 1)
+    num_components = config.model.q0_components
     if num_components != 1:
         checks.positive_int(config, "model.q0_components")
     for f in ("train.num_particles", "eval.num_particles", "eval.validation_particles"):
@@ -44,7 +44,7 @@ def validate(config) -> None:
             checks.fail(f, checks.get(config, f),
                         f"must be a multiple of model.q0_components={num_components} "
                         "(each mixture component draws as many particles)")
-    if num_components > 1 and config.eval.get("refine_temperatures", 0):
+    if num_components > 1 and config.eval.refine_temperatures:
         checks.fail("eval.refine_temperatures", config.eval.refine_temperatures,
                     "the test-time dial starts from a Gaussian q0; needs model.q0_components=1")
     checks.widths(config, "model.encoder_hidden")
@@ -65,9 +65,9 @@ def validate(config) -> None:
         checks.fail("train.pretrain_steps", config.train.pretrain_steps,
                     f"must be <= train.num_steps={config.train.num_steps}")
     checks.positive(config, "train.diffusion_learning_rate")
-    if config.eval.get("refine_temperatures", 0):
+    if config.eval.refine_temperatures:
         checks.positive_int(config, "eval.refine_temperatures")
-        if config.eval.get("refine_transition", "mala") not in reference.TRANSITIONS:
+        if config.eval.refine_transition not in reference.TRANSITIONS:
             checks.fail("eval.refine_transition", config.eval.refine_transition,
                         f"unknown; valid: {', '.join(reference.TRANSITIONS)}")
     checks.positive(config, "train.grad_clip_norm")
@@ -142,14 +142,14 @@ def setup(config, dataset, mesh=None) -> Setup:
 
     validation = Validation(
         model=model, tasks=dataset.validation, key=key_val, every=tc.validate_every,
-        after=tc.pretrain_steps, at_start=tc.get("validate_at_start", False),
+        after=tc.pretrain_steps, at_start=tc.validate_at_start,
         batch_metrics=evaluate.make_batch_metrics(model, config.eval.validation_particles,
                                                   mesh=mesh))
     diffusion = model.sampler.name != "gaussian"
-    temperatures = config.eval.get("refine_temperatures", 0)
+    temperatures = config.eval.refine_temperatures
     evaluation_model = model.with_refinement(reference.AISConfig(
-        num_temperatures=temperatures, transition=config.eval.get("refine_transition", "mala"),
-        num_pilot_particles=config.eval.get("refine_pilots", 256))) if temperatures else None
+        num_temperatures=temperatures, transition=config.eval.refine_transition,
+        num_pilot_particles=config.eval.refine_pilots)) if temperatures else None
     return Setup(
         model=model, state=state, step=step, steps=steps, validation=validation,
         warm_start=((lambda s: _warm_start(config, model, s, dim_x, dim_y))

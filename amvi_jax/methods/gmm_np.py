@@ -38,9 +38,9 @@ from amvi_jax import checks, evaluate, networks
 from amvi_jax import gmm as gmm_lib
 from amvi_jax.methods.base import Method, Setup
 from amvi_jax.model import DecoderModel, decoder_from_config
-from amvi_jax.samplers.base import SamplerOutput, Schedules
 from amvi_jax.training import state as state_lib
 from amvi_jax.training.loop import Validation
+from amvi_jax.types import SamplerOutput, Schedules
 
 
 @dataclasses.dataclass(frozen=True)
@@ -284,6 +284,10 @@ def setup(config, dataset, mesh=None) -> Setup:
     GMM-NP runs on one device: `mesh` is ignored.
     """
     del mesh
+    if config.train.objective != "elbo" or config.train.proposal_objective:
+        logging.warning("GMM-NP trains its decoder on the ELBO under its fitted mixtures; "
+                        "train.objective=%r and train.proposal_objective=%r are not used",
+                        config.train.objective, config.train.proposal_objective)
     x_train = jnp.asarray(dataset.meta_train.x)
     y_train = jnp.asarray(dataset.meta_train.y)
     num_tasks, num_points, dim_x = x_train.shape
@@ -310,7 +314,7 @@ def setup(config, dataset, mesh=None) -> Setup:
     validation = Validation(
         model=model, tasks=dataset.validation, key=key_val, every=config.gmm.validate_every,
         batch_metrics=evaluate.make_batch_metrics(model, config.eval.validation_particles),
-        context_width=width, at_start=config.train.get("validate_at_start", False))
+        context_width=width, at_start=config.train.validate_at_start)
     return Setup(
         model=model, state=state,
         step=lambda state, step: train_step(state, key_train, x_train, y_train, masks,

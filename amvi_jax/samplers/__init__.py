@@ -15,7 +15,8 @@ import ml_collections
 
 from amvi_jax.registry import Registry
 from amvi_jax.samplers import dds, dis, gaussian, overdamped, underdamped
-from amvi_jax.samplers.base import Sampler, SamplerOutput, Schedules, Start
+from amvi_jax.samplers.base import Sampler
+from amvi_jax.types import SamplerOutput, Schedules, Start
 
 REGISTRY = Registry("sampler", {
     "gaussian": gaussian,

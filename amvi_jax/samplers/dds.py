@@ -25,6 +25,7 @@ step for a Gaussian target when c = 1); NN and the per-step, per-dimension c sta
 import jax
 import jax.numpy as jnp
 
+from amvi_jax import types
 from amvi_jax.samplers import base, driver
 
 State = driver.Particles
@@ -46,7 +47,7 @@ def init_params(cfg, key, dim_z, dim_embedding):
 
 def schedules(cfg, params, embedding):
     _, alpha = base.schedule(cfg, params, embedding)
-    return base.Schedules(step_size=alpha)
+    return types.Schedules(step_size=alpha)
 
 
 def step(cfg, ctx: driver.Context, state: State, k, key):

@@ -24,6 +24,7 @@ network NN starts at zero and sees time, task embedding and the clipped, stop-gr
 import jax
 import jax.numpy as jnp
 
+from amvi_jax import types
 from amvi_jax.samplers import base, driver
 
 State = driver.Particles
@@ -44,7 +45,7 @@ def init_params(cfg, key, dim_z, dim_embedding):
 
 def schedules(cfg, params, embedding):
     beta, eps = base.schedule(cfg, params, embedding)
-    return base.Schedules(beta=beta, step_size=eps)
+    return types.Schedules(beta=beta, step_size=eps)
 
 
 def step(cfg, ctx: driver.Context, state: State, k, key):
@@ -57,8 +58,8 @@ def step(cfg, ctx: driver.Context, state: State, k, key):
     u_new = mean_f + jnp.sqrt(2.0 * e) * jax.random.normal(key, u.shape)
     lg_new, g_new = ctx.evaluate(u_new)
     mean_b = u_new - e * u_new
-    increment = (base.log_normal_diag(u, mean_b, 2.0 * e)
-                 - base.log_normal_diag(u_new, mean_f, 2.0 * e))
+    increment = (types.log_normal_diag(u, mean_b, 2.0 * e)
+                 - types.log_normal_diag(u_new, mean_f, 2.0 * e))
     return State(u_new, lg_new, g_new), increment
 
 

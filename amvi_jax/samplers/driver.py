@@ -2,7 +2,7 @@
 
 `make(kernel, cfg)` turns a `Kernel` into a `Sampler`. The driver does everything kernels share:
 
-1. whitening: the target in u = (z - q0_mean) / q0_scale (`base.whiten`), where q0 is N(0, I);
+1. whitening: the target in u = (z - q0_mean) / q0_scale (`types.whiten`), where q0 is N(0, I);
 2. q0 sampling: u_0 ~ N(0, I) from `fold_in(key, 0)` (a kernel with auxiliary variables, e.g.
    momentum, gets the second half of `split(fold_in(key, 0))` to draw them);
 3. one batched target evaluation per position, (log gamma_u(u), grad log gamma_u(u)), cached in
@@ -34,6 +34,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
+from amvi_jax import types
 from amvi_jax.samplers import base
 
 
@@ -49,7 +50,7 @@ class Context(NamedTuple):
     """What every transition of one run sees besides its state."""
 
     params: dict  # the sampler's params
-    schedules: base.Schedules
+    schedules: types.Schedules
     embedding: jax.Array  # [d_e] task embedding
     evaluate: Callable[[jax.Array], tuple[jax.Array, jax.Array]]  # u [P, d] -> ([P], [P, d])
     num_steps: int  # K
@@ -69,7 +70,7 @@ class Kernel:
     name: str
     default_config: Callable[[], ml_collections.ConfigDict]
     init_params: Callable[..., dict]
-    schedules: Callable[..., base.Schedules]
+    schedules: Callable[..., types.Schedules]
     step: Callable[..., tuple[Any, jax.Array]]
     init: Callable[..., tuple[Any, jax.Array | None]] = no_auxiliary
     final: Callable[..., jax.Array] | None = None
@@ -89,11 +90,11 @@ def make(kernel: Kernel, cfg) -> base.Sampler:
     def init(key, dim_z: int, dim_embedding: int = 0) -> dict:
         return kernel.init_params(cfg, key, dim_z, dim_embedding)
 
-    def schedules(params, embedding) -> base.Schedules:
+    def schedules(params, embedding) -> types.Schedules:
         return kernel.schedules(cfg, params, embedding)
 
     def run(params, key, log_target, q0_mean, q0_scale, embedding, num_particles: int,
-            start: base.Start | None = None):
+            start: types.Start | None = None):
         """-> SamplerOutput(z [P, d_z], log_w [P], schedules, z0 [P, d_z]).
 
         The particles start from N(q0_mean, S S^T), or from `start` (given in the coordinates
@@ -101,7 +102,7 @@ def make(kernel: Kernel, cfg) -> base.Sampler:
         """
         base.check_inputs(q0_mean, q0_scale, embedding, num_particles, start)
         dim_z = q0_mean.shape[0]
-        log_gamma_u, to_z = base.whiten(log_target, q0_mean, q0_scale)
+        log_gamma_u, to_z = types.whiten(log_target, q0_mean, q0_scale)
         evaluate = jax.vmap(jax.value_and_grad(log_gamma_u))
         sched = kernel.schedules(cfg, params, embedding)
         ctx = Context(params, sched, embedding, evaluate, num_steps)
@@ -117,7 +118,7 @@ def make(kernel: Kernel, cfg) -> base.Sampler:
         key_u, key_aux = jax.random.split(key_0) if kernel.auxiliary else (key_0, None)
         if start is None:
             u0 = jax.random.normal(key_u, (num_particles, dim_z))
-            log_w0 = -base.log_normal_diag(u0, 0.0, 1.0)
+            log_w0 = -types.log_normal_diag(u0, 0.0, 1.0)
         else:
             u0, log_w0 = start.u, -start.log_q
         state, log_q_aux = kernel.init(cfg, ctx, key_aux, Particles(u0, *evaluate(u0)))
@@ -128,6 +129,6 @@ def make(kernel: Kernel, cfg) -> base.Sampler:
         if kernel.final is not None:
             log_w = log_w + kernel.final(cfg, ctx, state)
         to_z = jax.vmap(to_z)
-        return base.SamplerOutput(to_z(state.u), log_w, sched, to_z(u0))
+        return types.SamplerOutput(to_z(state.u), log_w, sched, to_z(u0))
 
     return base.Sampler(kernel.name, cfg, init, run, schedules)

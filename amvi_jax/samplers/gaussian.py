@@ -11,6 +11,7 @@ import distrax
 import jax
 import ml_collections
 
+from amvi_jax import types
 from amvi_jax.samplers import base
 
 
@@ -26,12 +27,12 @@ def build(cfg) -> base.Sampler:
         del key, dim_z, dim_embedding
         return {}
 
-    def schedules(params, embedding) -> base.Schedules:
+    def schedules(params, embedding) -> types.Schedules:
         del params, embedding
-        return base.Schedules()
+        return types.Schedules()
 
     def run(params, key, log_target, q0_mean, q0_scale, embedding, num_particles: int,
-            start: base.Start | None = None):
+            start: types.Start | None = None):
         """-> SamplerOutput(z [P, d_z], log_w [P] = log gamma(z) - log q0(z), Schedules(), z).
 
         With `start`, z are its particles and log q0 its log density (mapped back to z).
@@ -39,14 +40,14 @@ def build(cfg) -> base.Sampler:
         del params
         base.check_inputs(q0_mean, q0_scale, embedding, num_particles, start)
         if start is not None:
-            log_gamma_u, to_z = base.whiten(log_target, q0_mean, q0_scale)
+            log_gamma_u, to_z = types.whiten(log_target, q0_mean, q0_scale)
             log_w = jax.vmap(log_gamma_u)(start.u) - start.log_q
             z = jax.vmap(to_z)(start.u)
-            return base.SamplerOutput(z, log_w, base.Schedules(), z)
+            return types.SamplerOutput(z, log_w, types.Schedules(), z)
         q0 = (distrax.MultivariateNormalDiag(q0_mean, q0_scale) if q0_scale.ndim == 1
               else distrax.MultivariateNormalTri(q0_mean, q0_scale))
         z, log_q0 = q0.sample_and_log_prob(seed=key, sample_shape=(num_particles,))
         log_w = jax.vmap(log_target)(z) - log_q0
-        return base.SamplerOutput(z, log_w, base.Schedules(), z)
+        return types.SamplerOutput(z, log_w, types.Schedules(), z)
 
     return base.Sampler("gaussian", ml_collections.FrozenConfigDict(cfg), init, run, schedules)

@@ -16,6 +16,7 @@ is carried into step k + 1.
 import jax
 import jax.numpy as jnp
 
+from amvi_jax import types
 from amvi_jax.samplers import base, driver
 
 State = driver.Particles  # u, log gamma_u(u), grad: nothing beyond the positions
@@ -41,7 +42,7 @@ def _kernel(name: str, learned: str | None) -> driver.Kernel:
 
     def schedules(cfg, params, embedding):
         beta, eps = base.schedule(cfg, params, embedding)
-        return base.Schedules(beta=beta, step_size=eps)
+        return types.Schedules(beta=beta, step_size=eps)
 
     def step(cfg, ctx: driver.Context, state: State, k, key):
         """One forward move u_{k-1} -> u_k and its increment log B_k - log F_k [P]."""
@@ -64,8 +65,8 @@ def _kernel(name: str, learned: str | None) -> driver.Kernel:
         elif learned == "both":
             drift_b = drift_b - net(u_new, t_next, g_new)
         mean_b = u_new + e * drift_b
-        increment = (base.log_normal_diag(u, mean_b, 2.0 * e)
-                     - base.log_normal_diag(u_new, mean_f, 2.0 * e))
+        increment = (types.log_normal_diag(u, mean_b, 2.0 * e)
+                     - types.log_normal_diag(u_new, mean_f, 2.0 * e))
         return State(u_new, lg_new, g_new), increment
 
     return driver.Kernel(name=name, default_config=default_config, init_params=init_params,

@@ -23,6 +23,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from amvi_jax import types
 from amvi_jax.samplers import base, driver
 
 
@@ -56,7 +57,7 @@ def _kernel(name: str, learned: bool) -> driver.Kernel:
 
     def schedules(cfg, params, embedding):
         beta, eps = base.schedule(cfg, params, embedding)
-        return base.Schedules(beta=beta, step_size=eps, damping=jax.nn.sigmoid(params["damping"]),
+        return types.Schedules(beta=beta, step_size=eps, damping=jax.nn.sigmoid(params["damping"]),
                               mass=jax.nn.softplus(params["mass"]))
 
     def init(cfg, ctx: driver.Context, key, particles: driver.Particles):
@@ -64,7 +65,7 @@ def _kernel(name: str, learned: bool) -> driver.Kernel:
         del cfg
         mass = ctx.schedules.mass
         rho0 = jnp.sqrt(mass) * jax.random.normal(key, particles.u.shape)
-        return State(*particles, rho0), base.log_normal_diag(rho0, 0.0, mass)
+        return State(*particles, rho0), types.log_normal_diag(rho0, 0.0, mass)
 
     def step(cfg, ctx: driver.Context, state: State, k, key):
         """Momentum refresh, one leapfrog step; increment log B_ref - log F_ref [P]."""
@@ -90,7 +91,7 @@ def _kernel(name: str, learned: bool) -> driver.Kernel:
     def final(cfg, ctx: driver.Context, state: State):
         """log N(rho_K; 0, M) [P]: the momentum's target marginal."""
         del cfg
-        return base.log_normal_diag(state.rho, 0.0, ctx.schedules.mass)
+        return types.log_normal_diag(state.rho, 0.0, ctx.schedules.mass)
 
     return driver.Kernel(name=name, default_config=default_config, init_params=init_params,
                          schedules=schedules, step=step, init=init, final=final, auxiliary=True)

@@ -119,10 +119,10 @@ def run_loop(config, workdir: str, state, ckpts: checkpoint.Checkpoints, step_fn
     end_step = tc.num_steps if stop_after is None else min(stop_after, tc.num_steps)
     metrics_path = os.path.join(workdir, "metrics.jsonl")
     pending = []
-    budget = tc.get("time_budget_s", 0)
+    budget = tc.time_budget_s
     clock = Clock(workdir_lib.last_time_s(metrics_path), time_offset)
     every, after = validation.every, validation.after
-    every_s = tc.get("validate_every_s", 0.0)
+    every_s = tc.validate_every_s
     at_start = (every > 0 or every_s > 0) and validation.at_start
     last_validation = clock()
 

@@ -47,6 +47,6 @@ EXPECTATION_MAXIMISATION = ("sinp",)
 def proposal_name(train_config) -> str:
     """The objective the encoder and sampler ascend (`train.proposal_objective`, else the
     decoder's; `elbo` for an expectation-maximisation objective)."""
-    name = train_config.get("objective", "elbo")
+    name = train_config.objective
     default = "elbo" if name in EXPECTATION_MAXIMISATION else name
-    return train_config.get("proposal_objective", "") or default
+    return train_config.proposal_objective or default

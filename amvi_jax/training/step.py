@@ -22,9 +22,8 @@ LR_SCHEDULES = ("constant", "cosine")
 
 def _stage_rate(config, rate: float, steps: int):
     """`rate` held (train.lr_schedule "constant") or cosine-decayed over `steps` to
-    `rate * train.lr_final_fraction` ("cosine"). Runs written before the field existed are
-    constant."""
-    if config.train.get("lr_schedule", "constant") == "constant":
+    `rate * train.lr_final_fraction` ("cosine")."""
+    if config.train.lr_schedule == "constant":
         return rate
     return optax.cosine_decay_schedule(rate, max(int(steps), 1),
                                        alpha=config.train.lr_final_fraction)
@@ -41,7 +40,7 @@ def make_optimizer(config) -> optax.GradientTransformation:
         rate = _stage_rate(config, tc.learning_rate, tc.num_steps)
     elif tc.pretrain_steps == 0:
         rate = _stage_rate(config, tc.diffusion_learning_rate, tc.num_steps)
-    elif tc.get("lr_schedule", "constant") == "constant":
+    elif tc.lr_schedule == "constant":
         # optax applies the scale from update count `pretrain_steps` on
         rate = optax.piecewise_constant_schedule(
             tc.learning_rate, {tc.pretrain_steps: tc.diffusion_learning_rate / tc.learning_rate})
@@ -156,12 +155,11 @@ def make_train_steps(model, optimizer, config, mesh=None):
 def train_step_fn(model, optimizer, config, mesh=None):
     """The un-jitted step of `make_train_step`."""
     tc = config.train
-    # .get: run directories written before these options existed restore with the old meaning.
-    name = tc.get("objective", "elbo")
+    name = tc.objective
     objective = objectives.REGISTRY[name]
     proposal = objectives.proposal_name(tc)
     proposal_objective = objectives.REGISTRY[proposal]
-    min_context_size = tc.get("min_context_size", 1)
+    min_context_size = tc.min_context_size
 
     def step_fn(state: state_lib.TrainState, base_key, x, y):
         key_batch, key_model = jax.random.split(jax.random.fold_in(base_key, state.step))

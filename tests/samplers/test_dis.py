@@ -7,8 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from amvi_jax import samplers
-from amvi_jax.samplers import base
+from amvi_jax import samplers, types
 from tests.samplers import common
 
 NUM_PARTICLES = 8
@@ -24,7 +23,7 @@ def test_one_step_matches_the_euler_kernels_by_hand():
     shift = jnp.array([0.5, -1.0])  # the target N(shift, I), seen through q0 = N(0, I)
 
     def log_target(z):
-        return base.log_normal_diag(z, shift, 1.0)
+        return types.log_normal_diag(z, shift, 1.0)
 
     key = jax.random.key(3)
     out = sampler.run(params, key, log_target, jnp.zeros(2), jnp.ones(2), jnp.zeros(0),
@@ -35,9 +34,9 @@ def test_one_step_matches_the_euler_kernels_by_hand():
     mean_f = u0 + eps * (u0 - 2.0 * u0)
     u1 = mean_f + np.sqrt(2 * eps) * xi
     np.testing.assert_allclose(out.z, u1, rtol=1e-5, atol=1e-5)
-    expected = (base.log_normal_diag(u1, shift, 1.0) - base.log_normal_diag(u0, 0.0, 1.0)
-                + base.log_normal_diag(u0, (1 - eps) * u1, 2 * eps)
-                - base.log_normal_diag(u1, mean_f, 2 * eps))
+    expected = (types.log_normal_diag(u1, shift, 1.0) - types.log_normal_diag(u0, 0.0, 1.0)
+                + types.log_normal_diag(u0, (1 - eps) * u1, 2 * eps)
+                - types.log_normal_diag(u1, mean_f, 2 * eps))
     np.testing.assert_allclose(out.log_w, expected, rtol=1e-5, atol=1e-4)
 
 
