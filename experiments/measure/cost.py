@@ -29,10 +29,6 @@ from amvi_jax.training import step as step_lib
 from configs import default
 from experiments.measure import suite, timing
 
-_REPEATS = flags.DEFINE_integer("repeats", 7, "Timed rounds per variant (median).")
-_FUSED = flags.DEFINE_integer("fused_steps", 50, "Steps per call of the fused rows.")
-_OUTPUT = flags.DEFINE_string("output", "", "Also write the table (markdown) to this file.")
-
 
 @dataclasses.dataclass(frozen=True)
 class Variant:
@@ -195,14 +191,19 @@ def main(argv):
     del argv
     dataset = workdir.load_data(variant_config(VARIANTS[0]))
     machine = suite.machine()
-    rows = measure(dataset, _REPEATS.value, _FUSED.value)
+    repeats, fused = flags.FLAGS.repeats, flags.FLAGS.fused_steps
+    rows = measure(dataset, repeats, fused)
     text = (f"{table(rows)}\n\nmachine: {machine}; load at the end: {suite.loadavg()}; "
-            f"{_REPEATS.value} rounds, {_FUSED.value} steps per fused call\n")
+            f"{repeats} rounds, {fused} steps per fused call\n")
     print(text)
-    if _OUTPUT.value:
-        with open(_OUTPUT.value, "w") as f:
+    if flags.FLAGS.output:
+        with open(flags.FLAGS.output, "w") as f:
             f.write(text)
 
 
 if __name__ == "__main__":
+    # Defined here, not at import: tests import this module beside others with an --output.
+    flags.DEFINE_integer("repeats", 7, "Timed rounds per variant (median).")
+    flags.DEFINE_integer("fused_steps", 50, "Steps per call of the fused rows.")
+    flags.DEFINE_string("output", "", "Also write the table (markdown) to this file.")
     app.run(main)
