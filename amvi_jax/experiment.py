@@ -13,7 +13,16 @@ from typing import NamedTuple
 import jax
 from absl import logging
 
-from amvi_jax import checkpoint, configuration, data, evaluate, methods, plotting, sharding
+from amvi_jax import (
+    checkpoint,
+    checks,
+    configuration,
+    data,
+    evaluate,
+    methods,
+    plotting,
+    sharding,
+)
 from amvi_jax import workdir as workdir_lib
 from amvi_jax.methods.base import Setup
 from amvi_jax.training import loop
@@ -68,18 +77,31 @@ def train(config, workdir: str, stop_after: int | None = None) -> Run:
 def final_evaluation(config, workdir: str, run: Run) -> dict:
     """Test-split evaluation of the best checkpoint; writes eval.json and the figures."""
     state = run.checkpoints.restore_best(run.state) or run.state
+    summary = evaluate_params(config, workdir, run.setup, state.params, int(state.step),
+                              run.dataset, run.mesh)
+    if sharding.is_main_process():
+        plotting.plot_validation_vs_time(os.path.join(workdir, "metrics.jsonl"),
+                                         os.path.join(workdir, "validation_vs_time.png"))
+    return summary
+
+
+def evaluate_params(config, out_dir: str, setup: Setup, params, checkpoint_step: int,
+                    dataset: data.MetaDataset, mesh=None) -> dict:
+    """The test split under `config.eval` (docs/DESIGN.md section 5) for `params`: the
+    protocol's metrics, the Bayes limit where the benchmark has one, the NP literature's
+    per-pixel metrics on images, the test time; writes out_dir/eval.json and the figures."""
     key = jax.random.fold_in(jax.random.PRNGKey(config.seed), 10**6)
-    test, ev = run.dataset.test, config.eval
-    model = run.setup.evaluation_model or run.model
-    summary = evaluate.evaluate(model, state.params, key, test, ev.context_sizes,
-                                ev.num_particles, ev.task_chunk, mesh=run.mesh,
-                                context_width=run.setup.context_width)
+    test, ev = dataset.test, config.eval
+    model = setup.evaluation_model or setup.model
+    summary = evaluate.evaluate(model, params, key, test, ev.context_sizes,
+                                ev.num_particles, ev.task_chunk, mesh=mesh,
+                                context_width=setup.context_width)
     summary = evaluate.with_oracle(summary, evaluate.oracle_summary(
         config.data.benchmark, config.data.noise_std, test, ev.context_sizes))
-    if run.dataset.image_shape is not None and ev.literature_points:
+    if dataset.image_shape is not None and ev.literature_points:
         if test.x.shape[1] >= ev.literature_points:
             summary["literature"] = evaluate.literature(
-                model, state.params, jax.random.fold_in(key, 2), test, ev.num_particles,
+                model, params, jax.random.fold_in(key, 2), test, ev.num_particles,
                 ev.task_chunk, max_points=ev.literature_points)
         else:
             summary["literature"] = (f"none: test tasks have {test.x.shape[1]} points, fewer "
@@ -87,17 +109,35 @@ def final_evaluation(config, workdir: str, run: Run) -> dict:
     # For GMM-NP `sample` fits the fresh mixture first, so the fit is part of the cost; with a
     # test-time dial (eval.refine_temperatures) the refinement is.
     summary["test_time"] = evaluate.measure_test_time(
-        model, state.params, key, test, max(ev.context_sizes), ev.num_particles,
-        ev.task_chunk)
-    summary.update(checkpoint_step=int(state.step), benchmark=run.dataset.name,
-                   method=config.method, **run.setup.describe)
+        model, params, key, test, max(ev.context_sizes), ev.num_particles, ev.task_chunk)
+    summary.update(checkpoint_step=checkpoint_step, benchmark=dataset.name,
+                   method=config.method, **setup.describe)
     if sharding.is_main_process():
-        workdir_lib.write_json(os.path.join(workdir, "eval.json"), summary)
-        schedules = run.setup.schedules(state.params) if run.setup.schedules else None
-        plotting.plot_run(run.model, state.params, jax.random.fold_in(key, 1), test, config,
-                          workdir, schedules, run.dataset.image_shape)
-        plotting.plot_validation_vs_time(os.path.join(workdir, "metrics.jsonl"),
-                                         os.path.join(workdir, "validation_vs_time.png"))
+        os.makedirs(out_dir, exist_ok=True)
+        workdir_lib.write_json(os.path.join(out_dir, "eval.json"), summary)
+        schedules = setup.schedules(params) if setup.schedules else None
+        plotting.plot_run(setup.model, params, jax.random.fold_in(key, 1), test, config,
+                          out_dir, schedules, dataset.image_shape)
+    return summary
+
+
+def reevaluate(workdir: str, eval_overrides: dict, out_dir: str) -> dict:
+    """The best checkpoint of the finished run in `workdir` under another evaluation protocol,
+    without training: its own config with `eval_overrides` ({"num_particles": 4096, ...}, fields
+    of the `eval` section) applied; eval.json and figures go to `out_dir`."""
+    config = workdir_lib.read_config(workdir)
+    unknown = sorted(set(eval_overrides) - set(config.eval))
+    if unknown:
+        checks.fail(f"eval.{unknown[0]}", eval_overrides[unknown[0]],
+                    f"not an evaluation field; valid: {', '.join(sorted(config.eval))}")
+    config.eval.update(eval_overrides)
+    configuration.validate(config)
+    restored = restore(workdir, config)
+    configuration.validate_against_data(config, restored.dataset)
+    summary = evaluate_params(config, out_dir, restored.setup, restored.params,
+                              restored.step, restored.dataset)
+    logging.info("re-evaluated %s (step %d) -> %s", workdir, restored.step,
+                 os.path.join(out_dir, "eval.json"))
     return summary
 
 
@@ -128,13 +168,15 @@ class Restored(NamedTuple):
     params: dict
     dataset: data.MetaDataset
     setup: Setup
+    step: int = 0  # the restored checkpoint's step
 
 
-def restore(workdir: str) -> Restored:
-    """Config, model, best (else last) params and dataset of a finished run of any method."""
-    config = workdir_lib.read_config(workdir)
+def restore(workdir: str, config=None) -> Restored:
+    """Config, model, best (else last) params and dataset of a finished run of any method
+    (`config`: the run's own with other evaluation fields, see `reevaluate`)."""
+    config = workdir_lib.read_config(workdir) if config is None else config
     config.train.init_from = ""  # already consumed: the checkpoint holds the result
     dataset = workdir_lib.load_data(config)
     setup = methods.REGISTRY[config.method].setup(config, dataset)
-    params = checkpoint.restore_params_from(workdir, setup.state).params
-    return Restored(config, setup.model, params, dataset, setup)
+    state = checkpoint.restore_params_from(workdir, setup.state)
+    return Restored(config, setup.model, state.params, dataset, setup, int(state.step))

@@ -64,6 +64,17 @@ def test_main_leaves_checkpoints_metrics_eval_and_plots(tmp_path, data_dir):
     assert again.returncode == 0, again.stderr[-3000:]
     assert "resumed from step 12" in again.stderr
 
+    # --mode=evaluate re-evaluates the finished run under other eval fields, training nothing.
+    proc = subprocess.run(
+        [sys.executable, "-m", "experiments.main", "--mode=evaluate", f"--workdir={workdir}",
+         "--eval=num_particles=32", "--eval=context_sizes=(0,4)"],
+        cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = workdir / "evaluations" / "context_sizes=(0,4),num_particles=32"
+    with open(out / "eval.json") as f:
+        assert set(json.load(f)["context_sizes"]) == {"0", "4"}
+    assert "steps/s" not in proc.stderr and "lmlhd_snis" in proc.stdout
+
 
 def test_main_rejects_bad_config_before_work(tmp_path, data_dir):
     proc = _run_main("configs/np.py", tmp_path / "bad", data_dir, "--config.train.num_steps=0")
