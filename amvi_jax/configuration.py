@@ -9,7 +9,7 @@ import os
 from amvi_jax import methods
 from amvi_jax.checks import fail, positive, positive_int, widths
 from amvi_jax.data import BENCHMARKS, images
-from amvi_jax.training.step import LR_SCHEDULES
+from amvi_jax.methods.amortized_step import LR_SCHEDULES
 
 
 def validate(config) -> None:

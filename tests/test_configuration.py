@@ -76,7 +76,7 @@ def test_every_shipped_config_is_valid():
 def test_cosine_schedule_decays_each_stage_and_constant_is_unchanged():
     import jax.numpy as jnp
 
-    from amvi_jax.training.step import make_optimizer
+    from amvi_jax.methods.amortized_step import make_optimizer
 
     def rates(config, steps):
         # Adam's first update is -rate * sign(g) for any gradient: it reads the rate off.

@@ -19,10 +19,17 @@ def _data(key, n=10, dx=1, dy=1):
     return jax.random.normal(kx, (n, dx)), jax.random.normal(ky, (n, dy))
 
 
+def _model_config(**fields) -> ml_collections.ConfigDict:
+    """configs/default.py's model section with `fields` changed (defaults live there only)."""
+    model = default.get_config().model
+    model.update(fields)
+    return model
+
+
 def _encoder(name, dim_z=3, hidden=(16, 16)):
-    return encoders.REGISTRY[name](ml_collections.ConfigDict(dict(
+    return encoders.REGISTRY[name](_model_config(
         dim_z=dim_z, encoder_hidden=hidden, activation="gelu", aggregation=name,
-        attention_heads=4, attention_layers=2)))
+        attention_heads=4, attention_layers=2))
 
 
 @pytest.mark.parametrize("name", encoders.NAMES)
@@ -153,9 +160,8 @@ def test_tied_prior_makes_the_empty_context_exact(name):
     from amvi_jax import networks, samplers
     from amvi_jax.neural_process import NeuralProcess
 
-    cfg = ml_collections.ConfigDict(dict(dim_z=3, encoder_hidden=(16,), activation="gelu",
-                                         aggregation=name, attention_heads=4,
-                                         attention_layers=1, tie_prior=True))
+    cfg = _model_config(dim_z=3, encoder_hidden=(16,), activation="gelu", aggregation=name,
+                        attention_heads=4, attention_layers=1, tie_prior=True)
     model = NeuralProcess(encoders.from_config(cfg), networks.Decoder(dim_y=1, hidden=(8,)),
                           samplers.get("gaussian"))
     x, y = _data(jax.random.PRNGKey(7), n=6)
@@ -178,9 +184,9 @@ def test_full_covariance_q0_starts_diagonal_and_learns_correlations(name):
     diagonal encoder's scale; it starts with no correlation, and the correlation head moves it
     while the log-determinant stays sum(log scale)."""
     def build(covariance):
-        return encoders.REGISTRY[name](ml_collections.ConfigDict(dict(
+        return encoders.REGISTRY[name](_model_config(
             dim_z=3, encoder_hidden=(16,), activation="gelu", aggregation=name,
-            attention_heads=4, attention_layers=1, q0_covariance=covariance)))
+            attention_heads=4, attention_layers=1, q0_covariance=covariance))
 
     x, y = _data(jax.random.PRNGKey(10), n=6)
     mask = jnp.array([1, 1, 0, 1, 0, 1], jnp.float32)

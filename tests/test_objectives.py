@@ -8,7 +8,6 @@ import pytest
 
 from amvi_jax import data, methods, samplers, workdir
 from amvi_jax.training import objectives
-from amvi_jax.training import step as step_lib
 from tests.samplers import common
 from tests.samplers import targets as tg
 
@@ -52,9 +51,9 @@ def test_split_objectives_route_the_gradients(tiny_config):
     key = jax.random.PRNGKey(2)
 
     def neg(objective):
-        return lambda p: -jnp.mean(step_lib.batch_bounds(model, p, key, batch, 8, objective)[0])
+        return lambda p: -jnp.mean(objectives.batch_bounds(model, p, key, batch, 8, objective)[0])
 
-    loss, _, _, grads = jax.jit(lambda p: step_lib.split_gradients(
+    loss, _, _, grads = jax.jit(lambda p: objectives.split_gradients(
         model, p, key, batch, 8, objectives.iw, objectives.elbo))(params)
     iw_loss, g_iw = jax.value_and_grad(neg(objectives.iw))(params)
     g_elbo = jax.grad(neg(objectives.elbo))(params)
@@ -93,11 +92,11 @@ def test_sinp_m_step_is_the_iw_gradient_without_the_path(tiny_config):
         model, params, batch = _model_and_batch(tiny_config, sampler)
 
         def neg(objective, model=model, batch=batch):
-            return lambda p: -jnp.mean(step_lib.batch_bounds(model, p, key, batch, 8,
+            return lambda p: -jnp.mean(objectives.batch_bounds(model, p, key, batch, 8,
                                                              objective)[0])
 
-        loss, _, _, grads = jax.jit(lambda p, model=model, batch=batch: step_lib.em_gradients(
-            model, p, key, batch, 8, objectives.elbo))(params)
+        loss, _, _, grads = jax.jit(lambda p, model=model, batch=batch: objectives.em_gradients(
+            model, p, key, batch, 8, objectives.iw, objectives.elbo))(params)
         iw_loss, g_iw = jax.value_and_grad(neg(objectives.iw))(params)
         g_elbo = jax.grad(neg(objectives.elbo))(params)
         assert float(loss) == pytest.approx(float(iw_loss), rel=1e-5)

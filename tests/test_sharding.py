@@ -14,7 +14,7 @@ _SCRIPT = textwrap.dedent("""
     import json, sys
     import jax, numpy as np
     from amvi_jax import evaluate, methods, sharding, workdir
-    from amvi_jax.training import step as step_lib
+    from amvi_jax.methods import amortized_step as step_lib
     from configs import default
 
     assert jax.device_count() == 4, jax.devices()

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from amvi_jax import checkpoint, experiment, methods, workdir
+from amvi_jax.methods import amortized_step as step_lib
 from amvi_jax.training import loop
-from amvi_jax.training import step as step_lib
 
 
 def _leaves(state):

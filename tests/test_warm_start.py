@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from amvi_jax import checkpoint, experiment, methods, samplers, workdir
-from amvi_jax.training import step as step_lib
+from amvi_jax.methods import amortized_step as step_lib
 from configs import default
 
 

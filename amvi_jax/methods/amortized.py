@@ -22,10 +22,10 @@ from amvi_jax import (
     sharding,
 )
 from amvi_jax import workdir as workdir_lib
+from amvi_jax.methods import amortized_step as step_lib
 from amvi_jax.methods.base import Method, Setup
 from amvi_jax.training import objectives
 from amvi_jax.training import state as state_lib
-from amvi_jax.training import step as step_lib
 from amvi_jax.training.loop import Validation
 
 

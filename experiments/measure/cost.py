@@ -23,9 +23,9 @@ import jax.numpy as jnp
 from absl import app, flags
 
 from amvi_jax import data, methods, neural_process, workdir
+from amvi_jax.methods import amortized_step as step_lib
 from amvi_jax.training import objectives
 from amvi_jax.training import state as state_lib
-from amvi_jax.training import step as step_lib
 from configs import default
 from experiments.measure import suite, timing
 
@@ -81,7 +81,7 @@ def step_parts(v: Variant, dataset: data.MetaDataset, data_dir: str = "") -> dic
     key = jax.random.PRNGKey(1)
     batch = jax.jit(lambda k: data.sample_train_batch(
         k, x, y, tc.batch_size, tc.num_subsets, tc.min_context_size))(key)
-    objective = objectives.REGISTRY[tc.objective]
+    objective = objectives.REGISTRY[tc.objective].bound
     num_particles = tc.num_particles
     num_tasks, num_subsets = batch.mask.shape[:2]
     z = jax.random.normal(key, (num_tasks, num_subsets, num_particles, model.dim_z))
@@ -106,7 +106,7 @@ def step_parts(v: Variant, dataset: data.MetaDataset, data_dir: str = "") -> dic
         return jax.value_and_grad(total, argnums=(0, 1))(p, zz)
 
     def forward(p):
-        return step_lib.batch_bounds(model, p, key, batch, num_particles, objective)
+        return objectives.batch_bounds(model, p, key, batch, num_particles, objective)
 
     def optimise(g, opt_state, p):
         updates, opt_state = optimizer.update(g, opt_state, p)

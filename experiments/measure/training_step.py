@@ -12,8 +12,8 @@ import jax
 import jax.numpy as jnp
 
 from amvi_jax import data, neural_process
+from amvi_jax.methods import amortized_step as step_lib
 from amvi_jax.training import state as state_lib
-from amvi_jax.training import step as step_lib
 from experiments.measure import timing
 
 
