@@ -2,11 +2,11 @@
 
     python -m experiments.main --config=configs/ldvi.py [--workdir=runs/ldvi]
     python -m experiments.main --mode=evaluate --workdir=runs/ldvi \
-        --eval=num_particles=4096 --eval=context_sizes="(0,1,2,4,8,16,32)" [--output=...]
+        --eval=num_particles=4096 --eval=context_sizes="(0,1,2,4,8,16,32)" [--eval_output=...]
 
 `--mode=evaluate` trains nothing: the run's best checkpoint under its own config.json, with the
 given fields of its `eval` section changed (more particles, other context sizes, the test-time
-dial `refine_temperatures`, ...); eval.json and the figures go to <workdir>/<output> (default:
+dial `refine_temperatures`, ...); eval.json and the figures go to <workdir>/<eval_output> (default:
 evaluations/<the changed fields>), so the run's own eval.json stays as it was. `--config` is
 not read in that mode.
 """
@@ -29,7 +29,7 @@ _EVAL = flags.DEFINE_multi_string(
     "eval", [], "--mode=evaluate: field=value of the run's `eval` section, e.g. "
     "--eval=num_particles=4096; repeat it.")
 _OUTPUT = flags.DEFINE_string(
-    "output", "", "--mode=evaluate: subdirectory of --workdir for the results (default: "
+    "eval_output", "", "--mode=evaluate: subdirectory of --workdir for the results (default: "
     "evaluations/<changed fields>).")
 
 

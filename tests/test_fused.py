@@ -36,7 +36,9 @@ def _gmm(config):
     return g
 
 
-@pytest.mark.parametrize("variant", ["np", "ldvi_warm_start", "gmm"])
+# The fast tier keeps np; the warm start's and GMM-NP's epoch boundaries run in the full suite.
+@pytest.mark.parametrize("variant", ["np", pytest.param("ldvi_warm_start", marks=pytest.mark.slow),
+                                     pytest.param("gmm", marks=pytest.mark.slow)])
 def test_n_fused_steps_equal_n_single_steps(tiny_config, variant):
     config = {"np": lambda c: c, "ldvi_warm_start": _ldvi_with_warm_start,
               "gmm": _gmm}[variant](tiny_config)

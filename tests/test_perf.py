@@ -34,6 +34,7 @@ def test_accel_settings_train_and_evaluate_accelerator_sized_batches():
     assert timing.make_config(timing.FULL).train.batch_size == 8  # the config's own
 
 
+@pytest.mark.slow
 def test_quick_report_is_well_formed(data_dir, tmp_path):
     settings = dataclasses.replace(timing.QUICK, data_dir=data_dir)
     results = suite.run(settings)
