@@ -1,7 +1,6 @@
-"""Several training steps per compiled call (`train.steps_per_call`): the same steps, the same
-resume."""
+"""Several training steps per compiled call (`train.steps_per_call`): the same steps (the same
+resume: tests/test_train.py)."""
 
-import json
 
 import jax
 import numpy as np
@@ -57,35 +56,6 @@ def test_n_fused_steps_equal_n_single_steps(tiny_config, variant):
     _close(state, fused_state)
     # The step index is the key: a wrong fold_in (e.g. the call's first step for all) differs.
     assert not np.allclose(np.asarray(fused_metrics["loss"])[1:], losses[0])
-
-
-def _train(config, path, **kwargs):
-    run = experiment.train(config, str(path), **kwargs)
-    run.checkpoints.close()
-    return run
-
-
-def _logged_steps(path):
-    with open(path / "metrics.jsonl") as f:
-        lines = [json.loads(line) for line in f]
-    return ([ln["step"] for ln in lines if "loss" in ln],
-            [ln["step"] for ln in lines if "val_lmlhd_snis" in ln])
-
-
-@pytest.mark.slow
-def test_fused_loop_logs_like_one_step_per_call_and_resumes_exactly(tiny_config, tmp_path):
-    one = _train(tiny_config, tmp_path / "one")
-    tiny_config.train.steps_per_call = 3  # does not divide log_every = 5: calls end there
-    full = _train(tiny_config, tmp_path / "full")
-    _close(one.state, full.state)
-    assert _logged_steps(tmp_path / "full") == _logged_steps(tmp_path / "one")
-    # Stopped in the middle of a call's stretch (steps 5..8), then resumed.
-    part = _train(tiny_config, tmp_path / "resumed", stop_after=7)
-    assert int(part.state.step) == 7
-    resumed = _train(tiny_config, tmp_path / "resumed")
-    assert int(resumed.state.step) == 20
-    _close(full.state, resumed.state)
-    assert _logged_steps(tmp_path / "resumed")[0] == [5, 7, 10, 15, 20]
 
 
 def test_steps_per_call_is_checked(tiny_config, tmp_path):
