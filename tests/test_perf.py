@@ -101,5 +101,7 @@ def test_cost_breakdown_rows_add_up(data_dir):
                 ("network", "backward")))), (k, v)
         assert math.isclose(r["step_over_floor"], r["step_ms"] / r["floor_ms"])
         assert math.isclose(r["backward_ms"], r["step_ms"] - r["forward_ms"] - r["optimiser_ms"])
+    # One floor unit for all (the same call on the same shapes): K + 1 of it.
+    assert math.isclose(rows[1]["floor_ms"], 3 * rows[0]["floor_ms"])
     table = _markdown_tables(cost.table(rows))[0]
     assert len(table) == 2 + len(rows) and all(len(row) == 13 for row in table)

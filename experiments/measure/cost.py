@@ -12,7 +12,8 @@ the dynamics (its second-order terms included) and the optimiser.
 
 The parts are timed as separate jitted calls on one fixed batch of the config's shape, all
 variants interleaved (`timing.interleaved_seconds`), so the ratios of one run are comparable
-on a shared machine; the absolute times are not.
+on a shared machine; the absolute times are not. The floor's unit is the same call for every
+variant (same decoder, same particles): the median over the variants' timings of it is used.
 """
 
 import dataclasses
@@ -20,6 +21,7 @@ import functools
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from absl import app, flags
 
 from amvi_jax import data, methods, neural_process, workdir
@@ -152,11 +154,15 @@ def measure(dataset: data.MetaDataset, repeats: int, num_fused: int,
         for part, fn in fused_calls(v, dataset, num_fused, data_dir).items():
             calls[(i, part)] = fn
     seconds = timing.interleaved_seconds(calls, repeats)
+    # Every variant times the same likelihood-and-gradient call on the same shapes: their
+    # median is one estimate of the floor's unit, steadier on a shared machine than any one.
+    unit_ms = 1e3 * float(np.median([s for (_, part), s in seconds.items()
+                                     if part == "floor_unit"]))
     rows = []
     for i, v in enumerate(variants):
         ms = {part: 1e3 * s for (j, part), s in seconds.items() if j == i}
         k = v.num_steps
-        floor = (k + 1) * ms["floor_unit"]
+        floor = (k + 1) * unit_ms
         # Forward = encoder + K scores + the final log gamma + network and integrator + bound.
         rest = ms["forward"] - ms["encoder"] - (k + 1) * ms["score"]
         rows.append(dict(
