@@ -14,12 +14,14 @@ $(VENV)/.installed: pyproject.toml
 run: $(VENV)/.installed
 	$(PY) -m experiments.main --config=$(CONFIG)
 
+# Two workers (pytest-xdist): most tests are XLA compilation, one core each; on 2 cores the
+# full suite took 8.4 minutes this way against 13.0 in one process (2026-12-06).
 test: $(VENV)/.installed
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q -n 2 tests
 
 # Everything but the end-to-end trainings (the `slow` marker): the loop while editing.
 test-fast: $(VENV)/.installed
-	$(PY) -m pytest -q -m "not slow" --durations=15 tests
+	$(PY) -m pytest -q -n 2 -m "not slow" --durations=15 tests
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check amvi_jax configs experiments tests
