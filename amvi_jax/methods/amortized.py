@@ -123,8 +123,11 @@ def setup(config, dataset, mesh=None) -> Setup:
     pretrain_step = (step_lib.make_train_step(model.with_sampler(samplers.get("gaussian")),
                                               optimizer, config, mesh) if pretraining else None)
 
+    def warming_up(step_index: int) -> bool:  # the Gaussian stage of an in-run warm start
+        return pretraining and step_index < tc.pretrain_steps
+
     def step(state, step_index: int):
-        use = pretrain_step if pretraining and step_index < tc.pretrain_steps else diffusion_step
+        use = pretrain_step if warming_up(step_index) else diffusion_step
         return use(state, key_train, *train_data)
 
     fused_diffusion = step_lib.make_train_steps(model, optimizer, config, mesh)
@@ -133,7 +136,7 @@ def setup(config, dataset, mesh=None) -> Setup:
 
     def steps(state, first: int, num_steps: int):
         def run(state, start, n):
-            use = fused_pretrain if pretraining and start < tc.pretrain_steps else fused_diffusion
+            use = fused_pretrain if warming_up(start) else fused_diffusion
             return use(state, key_train, *train_data, num_steps=n)
 
         # The warm start's last step is a boundary: the sampler changes there.

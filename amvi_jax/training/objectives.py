@@ -44,7 +44,7 @@ def iw(log_w: jax.Array) -> jax.Array:
     return logsumexp(log_w) - jnp.log(log_w.shape[-1])
 
 
-def _over_batch(fn, num_per_subset: int):
+def over_batch(fn, num_per_subset: int):
     """vmap fn(x [N, d_x], y [N, d_y], *per_subset) over tasks and subsets: x, y carry a
     task axis, the `num_per_subset` further arguments (the mask first) a task and a subset axis.
     """
@@ -62,7 +62,7 @@ def batch_particles(model, params, key, batch: data.TrainBatch, num_particles: i
         out = model.sample(params, k, x, y, mask, num_particles)
         return out.z, out.log_w
 
-    return _over_batch(one, 2)(batch.x, batch.y, batch.mask, keys)
+    return over_batch(one, 2)(batch.x, batch.y, batch.mask, keys)
 
 
 def per_subset(objective, log_w: jax.Array) -> jax.Array:
@@ -101,7 +101,7 @@ def em_gradients(model, params, key, batch: data.TrainBatch, num_particles: int,
         def one(x, y, mask, z_s, w_s):
             return jnp.sum(w_s * jax.vmap(model.log_target(p, x, y, mask))(z_s))
 
-        return -jnp.mean(_over_batch(one, 3)(batch.x, batch.y, batch.mask, z, weights))
+        return -jnp.mean(over_batch(one, 3)(batch.x, batch.y, batch.mask, z, weights))
 
     grads = dict(grads, decoder=jax.grad(m_step)(params["decoder"]))
     log_z_hat = jnp.mean(per_subset(iw, log_w))

@@ -58,18 +58,6 @@ def variant_config(v: Variant, data_dir: str = ""):
     return config
 
 
-class _Carry:
-    """Calls `fn(state) -> (state, metrics)`, feeding each state into the next call (the
-    state is donated)."""
-
-    def __init__(self, fn, state):
-        self.fn, self.state = fn, state
-
-    def __call__(self):
-        self.state, metrics = self.fn(self.state)
-        return metrics
-
-
 def step_parts(v: Variant, dataset: data.MetaDataset, data_dir: str = "") -> dict:
     """No-argument calls of the step and of each of its parts, for `v` on one fixed batch."""
     config = variant_config(v, data_dir)
@@ -88,23 +76,22 @@ def step_parts(v: Variant, dataset: data.MetaDataset, data_dir: str = "") -> dic
     num_tasks, num_subsets = batch.mask.shape[:2]
     z = jax.random.normal(key, (num_tasks, num_subsets, num_particles, model.dim_z))
 
-    def per_subset(fn):  # fn(x, y, mask, *per-subset args) over tasks and subsets
-        return jax.vmap(jax.vmap(fn, in_axes=(None, None, 0, 0)), in_axes=(0, 0, 0, 0))
+    def per_subset(fn, *args):  # fn(x, y, mask, *args) on every (task, subset)
+        return objectives.over_batch(fn, 1 + len(args))(batch.x, batch.y, batch.mask, *args)
 
     def encoder(p):
-        return per_subset(lambda xs, ys, m, _: model.encode(p, xs, ys, m))(
-            batch.x, batch.y, batch.mask, z)
+        return per_subset(lambda xs, ys, m: model.encode(p, xs, ys, m))
 
     def scores(p, zz):  # the dynamics' score: value and gradient in z of every particle
         def one(xs, ys, m, zs):
             return jax.vmap(jax.value_and_grad(model.log_target(p, xs, ys, m)))(zs)
-        return per_subset(one)(batch.x, batch.y, batch.mask, zz)
+        return per_subset(one, zz)
 
     def floor_unit(p, zz):  # value and gradient in (theta, z), summed over the particles
         def total(p, zz):
             def one(xs, ys, m, zs):
                 return jnp.sum(jax.vmap(model.log_target(p, xs, ys, m))(zs))
-            return jnp.sum(per_subset(one)(batch.x, batch.y, batch.mask, zz))
+            return jnp.sum(per_subset(one, zz))
         return jax.value_and_grad(total, argnums=(0, 1))(p, zz)
 
     def forward(p):
@@ -117,7 +104,7 @@ def step_parts(v: Variant, dataset: data.MetaDataset, data_dir: str = "") -> dic
     train_step = step_lib.make_train_step(model, optimizer, config)
     calls = dict(
         # the step donates its state: a copy, so that `params` stays alive for the parts
-        step=_Carry(lambda s: train_step(s, key, x, y), jax.tree.map(jnp.copy, state)),
+        step=timing.Carry(lambda s: train_step(s, key, x, y), jax.tree.map(jnp.copy, state)),
         forward=functools.partial(jax.jit(forward), params),
         encoder=functools.partial(jax.jit(encoder), params),
         score=functools.partial(jax.jit(scores), params, z),
@@ -139,8 +126,8 @@ def fused_calls(v: Variant, dataset: data.MetaDataset, num_steps: int,
             state, metrics = one.step(state, first + i)
         return state, metrics
 
-    return dict(single=_Carry(singles, one.state),
-                fused=_Carry(lambda s: fused.steps(s, first, num_steps), fused.state))
+    return dict(single=timing.Carry(singles, one.state),
+                fused=timing.Carry(lambda s: fused.steps(s, first, num_steps), fused.state))
 
 
 def measure(dataset: data.MetaDataset, repeats: int, num_fused: int,

@@ -100,6 +100,18 @@ def call_once(settings: Settings, fn: Callable, *args):
     return compile_jitted(settings, jax.jit(fn), *args)(*args)
 
 
+class Carry:
+    """A no-argument call of `fn(state) -> (state, out)` that feeds each new state into the
+    next call (a training step donates its state), for `interleaved_seconds`."""
+
+    def __init__(self, fn, state):
+        self.fn, self.state = fn, state
+
+    def __call__(self):
+        self.state, out = self.fn(self.state)
+        return out
+
+
 def interleaved_seconds(fns: dict, repeats: int, bursts: dict | None = None) -> dict:
     """Median wall seconds of each no-argument fn: one warm-up call each, then `repeats`
     round-robin rounds.

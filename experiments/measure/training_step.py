@@ -17,17 +17,6 @@ from amvi_jax.training import state as state_lib
 from experiments.measure import timing
 
 
-class _Stepper:
-    """Calls a compiled training step, feeding each new state into the next call."""
-
-    def __init__(self, compiled, state, key, x, y):
-        self.compiled, self.state, self.args = compiled, state, (key, x, y)
-
-    def __call__(self):
-        self.state, _ = self.compiled(self.state, *self.args)
-        return self.state
-
-
 def memory_fields(compiled) -> dict:
     """temp, argument, output and alias bytes of a compiled function; total = the first three."""
     stats = compiled.memory_analysis()
@@ -40,7 +29,7 @@ def memory_fields(compiled) -> dict:
 
 
 def _compile_step(settings: timing.Settings, dataset: data.MetaDataset, sampler: str,
-                  num_steps: int, remat: bool) -> tuple[dict, _Stepper]:
+                  num_steps: int, remat: bool) -> tuple[dict, timing.Carry]:
     config = timing.make_config(settings, sampler, num_steps, remat)
     dim_x, dim_y = dataset.meta_train.x.shape[-1], dataset.meta_train.y.shape[-1]
     model = neural_process.from_config(config, dim_y)
@@ -61,7 +50,7 @@ def _compile_step(settings: timing.Settings, dataset: data.MetaDataset, sampler:
     chains = tc.batch_size * tc.num_subsets * tc.num_particles
     row = dict(sampler=sampler, num_steps=num_steps, remat=remat, chains=chains,
                compile_s=compile_s, **memory_fields(compiled))
-    return row, _Stepper(compiled, state, key, x, y)
+    return row, timing.Carry(lambda s: compiled(s, key, x, y), state)
 
 
 def measure(settings: timing.Settings, dataset: data.MetaDataset) -> list[dict]:
