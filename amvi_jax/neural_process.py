@@ -11,7 +11,7 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
-from amvi_jax import encoders, networks, reference, samplers
+from amvi_jax import encoders, networks, samplers
 from amvi_jax.model import DecoderModel, decoder_from_config
 from amvi_jax.samplers import mixture
 
@@ -21,10 +21,6 @@ class NeuralProcess(DecoderModel):
     encoder: object  # a Flax module from amvi_jax.encoders
     decoder: networks.Decoder
     sampler: samplers.Sampler
-    # Test-time compute dial: if set, `sample` replaces the learned sampler by Metropolis-
-    # corrected AIS from the amortized q0 to the task posterior (unbiased for Z, more accurate
-    # with more temperatures, and as many target evaluations per particle).
-    refine: reference.AISConfig | None = None
 
     @property
     def dim_z(self) -> int:
@@ -56,15 +52,8 @@ class NeuralProcess(DecoderModel):
         q0 = self.encode(params, x, y, mask)
         log_target = self.log_target(params, x, y, mask)
         if q0.log_weights is not None:
-            if self.refine is not None:
-                raise ValueError("eval.refine_temperatures > 0 needs a Gaussian q0; "
-                                 "model.q0_components must be 1")
             return mixture.run(self.sampler, params["sampler"], key, log_target, q0.mean,
                                q0.scale, q0.log_weights, q0.embedding, num_particles)
-        if self.refine is not None:
-            out = reference.ais(key, log_target, q0.mean, q0.scale,
-                                self.refine._replace(num_particles=num_particles))
-            return samplers.SamplerOutput(out.z, out.log_w, samplers.Schedules())
         return self.sampler.run(params["sampler"], key, log_target, q0.mean, q0.scale,
                                 q0.embedding, num_particles)
 
@@ -75,12 +64,9 @@ class NeuralProcess(DecoderModel):
         return self.sampler.schedules(params["sampler"], embedding)
 
     def with_sampler(self, sampler: samplers.Sampler) -> "NeuralProcess":
-        """The same encoder and decoder with another sampler (e.g. K = 0 for pre-training)."""
+        """The same encoder and decoder with another sampler (e.g. K = 0 for pre-training, or
+        the test-time `ais` sampler, which ignores the trained sampler's parameters)."""
         return dataclasses.replace(self, sampler=sampler)
-
-    def with_refinement(self, ais_config: reference.AISConfig | None) -> "NeuralProcess":
-        """The same model whose `sample` runs AIS from q0 (None: the learned sampler)."""
-        return dataclasses.replace(self, refine=ais_config)
 
 
 def from_config(config, dim_y: int) -> NeuralProcess:

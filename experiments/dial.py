@@ -2,7 +2,7 @@
 
 For every finished run directory (any method) and every number T of AIS temperatures in
 --temperatures (0: the run's own sampler, or GMM-NP's own per-task fit; T > 0: Metropolis-
-corrected AIS from the amortized q0, the test-time dial of `NeuralProcess.with_refinement`),
+corrected AIS from the amortized q0: the run's model with the test-time sampler `ais`),
 the protocol's median lmlhd_snis averaged over context sizes on the first --tasks test tasks,
 and the seconds to turn one new task's context into weighted particles. Writes dial.json and
 dial.png (one line per run, with GMM-NP's point on the same axes) to --output_dir.
@@ -19,7 +19,7 @@ from absl import app, flags, logging
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from amvi_jax import evaluate, experiment, reference  # noqa: E402
+from amvi_jax import evaluate, experiment, reference, samplers  # noqa: E402
 from experiments.main import DropOrbax  # noqa: E402
 
 _RUNS = flags.DEFINE_list("runs", None, "Finished run directories.", required=True)
@@ -35,8 +35,8 @@ def dial_point(run, temperatures: int, num_tasks: int, transition: str) -> dict:
     """One evaluation of a restored run at one setting of the dial."""
     model = run.model
     if temperatures:
-        model = model.with_refinement(reference.AISConfig(num_temperatures=temperatures,
-                                                          transition=transition))
+        model = model.with_sampler(samplers.get("ais", num_steps=temperatures,
+                                                transition=transition))
     ev = run.config.eval
     test = run.dataset.test._replace(x=run.dataset.test.x[:num_tasks],
                                      y=run.dataset.test.y[:num_tasks])
@@ -59,7 +59,7 @@ def main(argv):
     for workdir in _RUNS.value:
         run = experiment.restore(workdir)
         settings = [int(t) for t in _TEMPERATURES.value]
-        if not hasattr(run.model, "with_refinement"):
+        if not hasattr(run.model, "with_sampler"):
             settings = [0]  # GMM-NP: its own fit is its test-time computation
         points = [dial_point(run, t, _TASKS.value, _TRANSITION.value) for t in settings]
         results.append(dict(workdir=workdir, method=run.config.name, points=points))

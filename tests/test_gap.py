@@ -68,8 +68,8 @@ def test_refined_sampling_is_unbiased_for_log_z_and_tightens_with_temperatures()
     exact_log_z, _ = _exact(model, params, x, y, 5)
     elbos = {}
     for temperatures in (4, 64):
-        refined = model.with_refinement(reference.AISConfig(
-            num_temperatures=temperatures, num_pilot_particles=64, transition="mala"))
+        refined = model.with_sampler(samplers.get(
+            "ais", num_steps=temperatures, num_pilot_particles=64, transition="mala"))
         out = jax.jit(lambda k, m=refined: m.sample(params, k, x, y, mask, 2048))(
             jax.random.PRNGKey(3))
         log_w = np.asarray(out.log_w, np.float64)

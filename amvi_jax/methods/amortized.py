@@ -50,6 +50,11 @@ def validate(config) -> None:
     checks.widths(config, "model.encoder_hidden")
     encoders.from_config(config.model)  # raises, naming the encoder option
     samplers.REGISTRY.check(config.sampler.name, "sampler.name")
+    if config.sampler.name in samplers.TEST_TIME:
+        checks.fail("sampler.name", config.sampler.name,
+                    "is a test-time sampler with nothing to learn; train with one of "
+                    f"{', '.join(samplers.TRAINABLE)} and evaluate with "
+                    "eval.refine_temperatures > 0")
     samplers.from_config(config.sampler)  # raises, naming the sampler option
     objectives.REGISTRY.check(config.train.objective, "train.objective")
     if config.train.proposal_objective:
@@ -67,6 +72,7 @@ def validate(config) -> None:
     checks.positive(config, "train.diffusion_learning_rate")
     if config.eval.refine_temperatures:
         checks.positive_int(config, "eval.refine_temperatures")
+        checks.positive_int(config, "eval.refine_pilots")
         if config.eval.refine_transition not in reference.TRANSITIONS:
             checks.fail("eval.refine_transition", config.eval.refine_transition,
                         f"unknown; valid: {', '.join(reference.TRANSITIONS)}")
@@ -150,8 +156,8 @@ def setup(config, dataset, mesh=None) -> Setup:
                                                   mesh=mesh))
     diffusion = model.sampler.name != "gaussian"
     temperatures = config.eval.refine_temperatures
-    evaluation_model = model.with_refinement(reference.AISConfig(
-        num_temperatures=temperatures, transition=config.eval.refine_transition,
+    evaluation_model = model.with_sampler(samplers.get(
+        "ais", num_steps=temperatures, transition=config.eval.refine_transition,
         num_pilot_particles=config.eval.refine_pilots)) if temperatures else None
     return Setup(
         model=model, state=state, step=step, steps=steps, validation=validation,

@@ -8,13 +8,15 @@
     out.schedules  # Schedules(beta, step_size, damping, mass); None where a kernel has none
 
 A registry entry has `default_config()` and `build(config) -> Sampler`: a diffusion kernel
-(`driver.Kernel`) or the K = 0 `gaussian` module. Adding a sampler is one line here.
+(`driver.Kernel`), the K = 0 `gaussian` module, or a test-time sampler with nothing to learn
+(`ais`: Metropolis-corrected AIS from q0, the evaluation's compute dial; not for training).
+Adding a sampler is one line here.
 """
 
 import ml_collections
 
 from amvi_jax.registry import Registry
-from amvi_jax.samplers import dds, dis, gaussian, overdamped, underdamped
+from amvi_jax.samplers import ais, dds, dis, gaussian, overdamped, underdamped
 from amvi_jax.samplers.base import Sampler
 from amvi_jax.types import SamplerOutput, Schedules, Start
 
@@ -27,12 +29,15 @@ REGISTRY = Registry("sampler", {
     "ldvi": underdamped.LDVI,
     "dis": dis.DIS,
     "dds": dds.DDS,
+    "ais": ais,
 })
 NAMES = REGISTRY.names
-DIFFUSIONS = tuple(name for name in NAMES if name != "gaussian")
+TEST_TIME = ("ais",)  # no parameters and no pathwise gradient: evaluation only
+DIFFUSIONS = tuple(name for name in NAMES if name not in ("gaussian", *TEST_TIME))
+TRAINABLE = ("gaussian", *DIFFUSIONS)
 
-__all__ = ["DIFFUSIONS", "NAMES", "REGISTRY", "Sampler", "SamplerOutput", "Schedules", "Start",
-           "default_config", "from_config", "get"]
+__all__ = ["DIFFUSIONS", "NAMES", "REGISTRY", "TEST_TIME", "TRAINABLE", "Sampler",
+           "SamplerOutput", "Schedules", "Start", "default_config", "from_config", "get"]
 
 
 def default_config(name: str) -> ml_collections.ConfigDict:

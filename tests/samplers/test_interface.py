@@ -42,7 +42,7 @@ def _any_nonzero(tree) -> bool:
     return any(bool(np.any(np.asarray(x) != 0)) for x in jax.tree.leaves(tree))
 
 
-@pytest.mark.parametrize("name", samplers.NAMES)
+@pytest.mark.parametrize("name", samplers.TRAINABLE)
 def test_shapes_dtypes_and_finite_gradients_at_init(name):
     sampler, fn = _loss_and_grads(name)
     target, mean, scale = _blr_inputs()

@@ -70,7 +70,8 @@ _SHIPPED = [("dds", {"stop_grad_score": True})]
 def test_elbo_below_log_z_and_log_z_hat_after_training(name, options):
     names = list(tg.TARGETS)
     targets = [tg.TARGETS[n]() for n in names]
-    steps = 0 if name == "gaussian" else 300
+    # Nothing to train in K = 0 and the test-time AIS: their weights at init are the test.
+    steps = 0 if name not in samplers.DIFFUSIONS else 300
     lw0, lw1, losses = common.fit_and_evaluate(common.make(name, **options), targets,
                                                steps=steps)
     assert np.all(np.isfinite(np.asarray(losses)))
