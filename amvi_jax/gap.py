@@ -88,15 +88,11 @@ def reference_gap(workdir: str, num_tasks: int, context_sizes, ais_config: refer
     lmlhd_snis: [T]}}}; cached in workdir/reference.json (recomputed if the cache predates a
     field; a cache with per-task values only gets the oracle added).
     """
-    path = os.path.join(workdir, "reference.json")
-    if os.path.exists(path):
-        with open(path) as f:
-            cached = json.load(f)
-        if set(REFERENCE_FIELDS) <= set(cached["average"]):
-            if "per_task" not in cached or "oracle" in cached:
-                return cached
+    cached = _read_cache(workdir)
+    if cached is not None:
+        if "per_task" in cached and "oracle" not in cached:
             _add_oracle(cached, workdir_lib.read_config(workdir), workdir)
-            return cached
+        return cached
     run = experiment.restore(workdir)
     tasks = run.dataset.test._replace(x=run.dataset.test.x[:num_tasks],
                                       y=run.dataset.test.y[:num_tasks])
@@ -127,6 +123,24 @@ def reference_gap(workdir: str, num_tasks: int, context_sizes, ais_config: refer
     result["average"] = {k: float(np.mean([s[k] for s in sizes])) for k in REFERENCE_FIELDS}
     _add_oracle(result, run.config, workdir, tasks)
     return result
+
+
+def _read_cache(workdir: str) -> dict | None:
+    """workdir/reference.json if it has every REFERENCE_FIELD (else None: to be recomputed)."""
+    path = os.path.join(workdir, "reference.json")
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        cached = json.load(f)
+    return cached if set(REFERENCE_FIELDS) <= set(cached["average"]) else None
+
+
+def cached_reference(workdir: str) -> dict | None:
+    """The finished `reference_gap` of a run, read without computing anything (None if it has
+    not been computed, or its cache predates a field)."""
+    cached = _read_cache(workdir)
+    return cached if cached is not None and ("per_task" not in cached or "oracle" in cached) \
+        else None
 
 
 def _add_oracle(result: dict, config, workdir: str, tasks=None) -> None:

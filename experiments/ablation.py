@@ -17,7 +17,7 @@ import os
 from absl import app, flags
 from ml_collections import config_flags
 
-from experiments.runner import report
+from experiments.runner import cells, report
 
 _VARIANTS = flags.DEFINE_list("variants", None, "label=output_dir pairs, baseline first.")
 _METHODS = flags.DEFINE_list("methods", ["np", "dds"], "Cell names (configs/ names).")
@@ -44,6 +44,15 @@ def parse_variants(items: list[str]) -> dict[str, str]:
     return variants
 
 
+def _record(path: str, bench: str, method: str, seed: int, preset) -> dict | None:
+    """A finished cell's record, its reference computed first if an older run lacks it."""
+    workdir = os.path.join(path, bench, method, f"seed{seed}")
+    if not os.path.exists(os.path.join(workdir, "eval.json")):
+        return None
+    cells.cell_reference(workdir, preset, seed)
+    return report.record(path, bench, method, seed)
+
+
 def _score(rec) -> float:
     return rec["eval"]["average"]["lmlhd_snis_median"]
 
@@ -64,7 +73,7 @@ def rows(variants: dict[str, str], methods, benchmarks, seeds, baseline: str, pr
              "|---|---|---|---|---|---|---|---|---|---|---|"]
 
     def cells(path, bench, method):
-        found = {s: report.record(path, bench, method, s, preset) for s in seeds}
+        found = {s: _record(path, bench, method, s, preset) for s in seeds}
         return {s: r for s, r in found.items() if r is not None}
 
     for bench in benchmarks:
@@ -97,7 +106,7 @@ def context_rows(variants: dict[str, str], methods, benchmarks, seeds, preset):
     for bench in benchmarks:
         for method in methods:
             for label, path in variants.items():
-                recs = [r for r in (report.record(path, bench, method, s, preset) for s in seeds)
+                recs = [r for r in (_record(path, bench, method, s, preset) for s in seeds)
                         if r is not None]
                 if not recs:
                     continue

@@ -97,7 +97,7 @@ def test_runner_compares_gmm_np_with_amortized_methods_on_its_model(tmp_path, da
     from amvi_jax import gap
 
     samples = gap.posterior_samples(os.path.join(out, "sinusoid1d", "gmm", "seed0"), 2, 2,
-                                    report.ais_config(TINY))
+                                    cells.ais_config(TINY))
     assert samples["z"].shape == (2, 16, 3) and samples["z_ref"].shape == (2, 16, 3)
     assert np.all(np.isfinite(samples["log_w"])) and np.all(np.isfinite(samples["log_w_ref"]))
     assert os.path.isfile(os.path.join(out, "posterior_samples_sinusoid1d.png"))

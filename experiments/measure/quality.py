@@ -24,6 +24,13 @@ VARIANTS = {
     # Its two halves, to see which one matters.
     "batch32": {"train.batch_size": 32},
     "lr3e-3": {"train.learning_rate": 3e-3},
+    # Cheaper steps and a larger rate together (issue 21), and fewer particles per subset:
+    # the IW bound's cost is linear in them.
+    "small_lr3e-3": {"train.batch_size": 4, "train.num_subsets": 2,
+                     "train.learning_rate": 3e-3},
+    "p4": {"train.num_particles": 4, "train.learning_rate": 2e-3},
+    "small_p8_lr3e-3": {"train.batch_size": 4, "train.num_subsets": 2, "train.num_particles": 8,
+                        "train.learning_rate": 3e-3},
     # Accelerator-sized batches (make bench-accel).
     "accel": {"train.batch_size": 256, "train.learning_rate": 3e-3},
 }

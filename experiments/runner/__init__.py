@@ -4,8 +4,9 @@
     results = runner.collect(out_dir, preset)      # table of every finished cell, trains nothing
 
 `cells` (the grid and each cell's config), `report` (records, aggregation, tables) and
-`figures` are separate modules; presets are `configs/presets.py`. The reference log Z of a
-finished cell comes from the library (`amvi_jax.gap`).
+`figures` are separate modules; presets are `configs/presets.py`. Every metric of a cell,
+its AIS reference included (`amvi_jax.gap`), is computed when the cell finishes (`cells`); the
+report only reads them.
 """
 
 import json
@@ -44,7 +45,7 @@ def run(out_dir: str, methods, benchmarks, seeds, preset, sweep_methods=("ldvi",
             for method in methods:
                 cells.train_cell(out_dir, bench, method, seed, preset, model_like=model_like,
                                  overrides=overrides)
-                records.append(report.record(out_dir, slug, method, seed, preset))
+                records.append(report.record(out_dir, slug, method, seed))
             sweep_now = seed == seeds[0] if sweep_seeds is None else seed in sweep_seeds
             for method in (sweep_methods if sweep_now else ()):
                 for k in preset.k_sweep:
@@ -53,15 +54,20 @@ def run(out_dir: str, methods, benchmarks, seeds, preset, sweep_methods=("ldvi",
                     cells.train_cell(out_dir, bench, method, seed, preset, num_steps=k,
                                      model_like=model_like, overrides=overrides)
                     records.append(report.record(out_dir, slug, cells.cell_name(method, k),
-                                                 seed, preset))
+                                                 seed))
     return write(out_dir, records, preset, model_like)
 
 
 def collect(out_dir: str, preset, model_like: str = "") -> dict:
     """The table of every finished cell under `out_dir`, training nothing (cells of any
     methods, benchmarks and seeds, e.g. from several runs of the runner); writes the same
-    results.json, results.md and figures as `run`. Missing references are computed."""
-    return write(out_dir, report.finished_records(out_dir, preset), preset, model_like)
+    results.json, results.md and figures as `run`. References missing from cells of older runs
+    are computed first."""
+    records = []
+    for bench, name, seed in report.finished_cells(out_dir):
+        cells.cell_reference(os.path.join(out_dir, bench, name, f"seed{seed}"), preset, seed)
+        records.append(report.record(out_dir, bench, name, seed))
+    return write(out_dir, records, preset, model_like)
 
 
 def write(out_dir: str, records: list[dict], preset, model_like: str = "") -> dict:

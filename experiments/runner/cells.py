@@ -13,6 +13,11 @@ A benchmark may carry a number of meta-training tasks, `<benchmark>@T<T>` (direc
 (`preset.time_budget_s` > 0) every cell stops at the budget, and a diffusion cell, whose clock
 continues from its warm start, starts from a Gaussian cell `<base>_warm` given the share
 `preset.warm_start_share` of it: a diffusion and np then cost the same wall time.
+
+A cell's metrics are all computed here, when it finishes: its eval.json (`experiment`) and the
+AIS reference on the preset's reference tasks (`cell_reference`: the ELBO gap, lmlhd under the
+exact posterior of its own decoder, the model / inference split; `amvi_jax.gap`, cached in the
+cell as reference.json). The report only reads them.
 """
 
 import ast
@@ -25,7 +30,7 @@ import ml_collections
 from absl import logging
 
 import configs
-from amvi_jax import experiment
+from amvi_jax import experiment, gap, reference
 
 NOT_METHODS = ("default", "presets")  # configs/ modules that are not a runner method
 WARM = "_warm"  # suffix of a warm-start Gaussian cell under a wall-clock budget
@@ -174,10 +179,26 @@ def cell_dir(out_dir: str, benchmark: str, method: str, seed: int, num_steps=Non
                         f"seed{seed}")
 
 
+def ais_config(preset) -> reference.AISConfig:
+    """The AIS settings of the preset's `reference` section."""
+    r = preset.reference
+    return reference.AISConfig(num_temperatures=r.num_temperatures,
+                               num_particles=r.num_particles,
+                               num_pilot_particles=r.num_pilot_particles,
+                               transition=r.transition)
+
+
+def cell_reference(workdir: str, preset, seed: int) -> dict:
+    """The AIS reference of a finished cell on the preset's reference tasks and context sizes
+    (`gap.reference_gap`; computed once, then read from the cell's reference.json)."""
+    r = preset.reference
+    return gap.reference_gap(workdir, r.tasks, r.context_sizes, ais_config(preset), seed)
+
+
 def train_cell(out_dir, benchmark, method, seed, preset, num_steps=None, model_like="",
-               overrides=None) -> str:
+               overrides=None, with_reference=True) -> str:
     """Trains and evaluates a cell (and first its warm-start cell) unless it already has its
-    eval.json -> the cell's directory."""
+    eval.json, then computes its reference unless it has one -> the cell's directory."""
     workdir = cell_dir(out_dir, benchmark, method, seed, num_steps)
     own = method.removesuffix(WARM)
     config = method_config(own, benchmark, seed, preset, num_steps, model_like, overrides)
@@ -187,10 +208,13 @@ def train_cell(out_dir, benchmark, method, seed, preset, num_steps=None, model_l
         base = warm_start_method(method)
         if config.train.time_budget_s:
             base += WARM
-        train_cell(out_dir, benchmark, base, seed, preset, None, model_like, overrides)
+        train_cell(out_dir, benchmark, base, seed, preset, None, model_like, overrides,
+                   with_reference=False)
         config.train.init_from = cell_dir(out_dir, benchmark, base, seed)
     logging.info("cell %s / %s / seed %d%s", benchmark, method, seed,
                  "" if num_steps is None else f" / K={num_steps}")
     if not os.path.exists(os.path.join(workdir, "eval.json")):
         experiment.train_and_evaluate(config, workdir)
+    if with_reference:
+        cell_reference(workdir, preset, seed)
     return workdir

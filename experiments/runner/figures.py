@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from amvi_jax import gap  # noqa: E402
 from experiments.runner import report  # noqa: E402
-from experiments.runner.cells import WARM  # noqa: E402
+from experiments.runner.cells import WARM, ais_config  # noqa: E402
 
 
 def _save(fig, path: str) -> str:
@@ -85,7 +85,7 @@ def posterior_samples(records: list[dict], out_dir: str, preset) -> list[str]:
                                  figsize=(2.4 * num_tasks, 2.2 * len(cells)))
         for i, rec in enumerate(cells):
             samples = gap.posterior_samples(rec["workdir"], num_tasks, n,
-                                            report.ais_config(preset),
+                                            ais_config(preset),
                                             num_particles=preset.reference.num_particles,
                                             seed=seed)
             rng = np.random.default_rng(seed)

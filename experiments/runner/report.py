@@ -1,7 +1,8 @@
 """Records of finished cells, their aggregation over seeds, and the Markdown tables.
 
-A record is one finished cell: its eval.json, the AIS reference (`amvi_jax.gap`, cached in
-the cell) and where it sits in the grid. Rows aggregate records over seeds (mean ± standard
+A record is one finished cell: its eval.json, the AIS reference (computed when the cell
+finished, `cells.cell_reference`, and read here from the cell's reference.json) and where it
+sits in the grid. Rows aggregate records over seeds (mean ± standard
 error); the gain over np is paired by seed (same seed = same data and same test tasks).
 `lmlhd_ref` and `inference gain` are measured on the reference tasks and context sizes only
 (the preset's `reference` section): the predictive log-likelihood under the AIS posterior of
@@ -31,7 +32,7 @@ import re
 import ml_collections
 import numpy as np
 
-from amvi_jax import evaluate, gap, reference, samplers
+from amvi_jax import evaluate, gap, samplers
 from amvi_jax import workdir as workdir_lib
 from amvi_jax.data import oracle
 from experiments.runner.cells import WARM
@@ -39,17 +40,11 @@ from experiments.runner.cells import WARM
 BASE_METHOD = "np"
 
 
-def ais_config(preset) -> reference.AISConfig:
-    r = preset.reference
-    return reference.AISConfig(num_temperatures=r.num_temperatures,
-                               num_particles=r.num_particles,
-                               num_pilot_particles=r.num_pilot_particles,
-                               transition=r.transition)
-
-
-def record(out_dir: str, benchmark: str, name: str, seed: int, preset) -> dict | None:
+def record(out_dir: str, benchmark: str, name: str, seed: int) -> dict | None:
     """The record of a finished cell directory (None if it has no eval.json yet); cells
-    named `<method>_k<K>` are K-sweep cells (`main` False)."""
+    named `<method>_k<K>` are K-sweep cells (`main` False). Computes nothing but the Bayes
+    limit of a cell evaluated before it existed; a cell without its reference.json has no
+    `reference` (see `cells.cell_reference`)."""
     method, k = re.fullmatch(r"(.+?)(?:_k(\d+))?", name).groups()
     workdir = os.path.join(out_dir, benchmark, name, f"seed{seed}")
     if not os.path.exists(os.path.join(workdir, "eval.json")):
@@ -62,15 +57,15 @@ def record(out_dir: str, benchmark: str, name: str, seed: int, preset) -> dict |
             json.dumps(config.data.to_dict(), sort_keys=True),
             tuple(int(n) for n in summary["context_sizes"])))
     amortized = config.method == "amortized"
-    r = preset.reference
     rec = dict(benchmark=benchmark, method=method, seed=seed,
                kind=config.sampler.name if amortized else config.method,
                num_steps=config.sampler.num_steps if amortized else None,
                eval=summary, workdir=workdir, init_from=config.train.get("init_from", ""),
                time_budget_s=config.train.get("time_budget_s", 0.0),
-               train_time_s=workdir_lib.last_time_s(os.path.join(workdir, "metrics.jsonl")),
-               reference=gap.reference_gap(workdir, r.tasks, r.context_sizes, ais_config(preset),
-                                           seed))
+               train_time_s=workdir_lib.last_time_s(os.path.join(workdir, "metrics.jsonl")))
+    ref = gap.cached_reference(workdir)
+    if ref is not None:
+        rec["reference"] = ref
     if k is not None:
         rec["main"] = False
     return rec
@@ -315,20 +310,20 @@ def k_sweep_table(records: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def finished_records(out_dir: str, preset) -> list[dict]:
-    """Records of every finished cell under `out_dir` (any methods, benchmarks and seeds)."""
-    records = []
+def finished_cells(out_dir: str) -> list[tuple[str, str, int]]:
+    """(benchmark, cell name, seed) of every finished cell (with eval.json) under `out_dir`."""
+    found = []
     for bench in sorted(os.listdir(out_dir)):
         if not os.path.isdir(os.path.join(out_dir, bench)):
             continue
         for name in sorted(os.listdir(os.path.join(out_dir, bench))):
             for seed_dir in sorted(os.listdir(os.path.join(out_dir, bench, name))):
-                if re.fullmatch(r"seed\d+", seed_dir):
-                    rec = record(out_dir, bench, name, int(seed_dir[4:]), preset)
-                    records += [rec] if rec else []
-    if not records:
+                if (re.fullmatch(r"seed\d+", seed_dir) and os.path.exists(
+                        os.path.join(out_dir, bench, name, seed_dir, "eval.json"))):
+                    found.append((bench, name, int(seed_dir[4:])))
+    if not found:
         raise FileNotFoundError(f"no finished cell (eval.json) under {out_dir}")
-    return records
+    return found
 
 
 def training_curve(rec: dict) -> tuple[np.ndarray, np.ndarray]:
