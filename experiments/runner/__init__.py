@@ -62,10 +62,11 @@ def collect(out_dir: str, preset, model_like: str = "") -> dict:
     """The table of every finished cell under `out_dir`, training nothing (cells of any
     methods, benchmarks and seeds, e.g. from several runs of the runner); writes the same
     results.json, results.md and figures as `run`. References missing from cells of older runs
-    are computed first."""
+    are computed first (not for a diffusion's warm-start cells, which `run` does not report)."""
     records = []
     for bench, name, seed in report.finished_cells(out_dir):
-        cells.cell_reference(os.path.join(out_dir, bench, name, f"seed{seed}"), preset, seed)
+        if not name.endswith(cells.WARM):
+            cells.cell_reference(os.path.join(out_dir, bench, name, f"seed{seed}"), preset, seed)
         records.append(report.record(out_dir, bench, name, seed))
     return write(out_dir, records, preset, model_like)
 
