@@ -1,6 +1,6 @@
 """One experiment, any method: `train_and_evaluate(config, workdir)`.
 
-    config.method -> methods.REGISTRY -> Setup(model, state, step, validation, ...)
+    config.method -> methods.REGISTRY -> Setup(model, state, step, validation, evaluation, ...)
     resume or warm-start -> training.loop.run_loop -> best checkpoint -> eval.json + figures
 
 `restore(workdir)` brings back the model and best parameters of a finished run of any method
@@ -24,7 +24,7 @@ from amvi_jax import (
     sharding,
 )
 from amvi_jax import workdir as workdir_lib
-from amvi_jax.methods.base import Setup
+from amvi_jax.methods.base import Evaluation, Setup
 from amvi_jax.training import loop
 from amvi_jax.training.state import TrainState
 
@@ -77,25 +77,25 @@ def train(config, workdir: str, stop_after: int | None = None) -> Run:
 def final_evaluation(config, workdir: str, run: Run) -> dict:
     """Test-split evaluation of the best checkpoint; writes eval.json and the figures."""
     state = run.checkpoints.restore_best(run.state) or run.state
-    summary = evaluate_params(config, workdir, run.setup, state.params, int(state.step),
-                              run.dataset, run.mesh)
+    summary = evaluate_params(config, workdir, run.setup.evaluation, state.params,
+                              int(state.step), run.dataset, run.mesh)
     if sharding.is_main_process():
         plotting.plot_validation_vs_time(os.path.join(workdir, "metrics.jsonl"),
                                          os.path.join(workdir, "validation_vs_time.png"))
     return summary
 
 
-def evaluate_params(config, out_dir: str, setup: Setup, params, checkpoint_step: int,
-                    dataset: data.MetaDataset, mesh=None) -> dict:
+def evaluate_params(config, out_dir: str, evaluation: Evaluation, params,
+                    checkpoint_step: int, dataset: data.MetaDataset, mesh=None) -> dict:
     """The test split under `config.eval` (docs/DESIGN.md section 5) for `params`: the
     protocol's metrics, the Bayes limit where the benchmark has one, the NP literature's
     per-pixel metrics on images, the test time; writes out_dir/eval.json and the figures."""
     key = jax.random.fold_in(jax.random.PRNGKey(config.seed), 10**6)
     test, ev = dataset.test, config.eval
-    model = setup.evaluation_model or setup.model
+    model = evaluation.model
     summary = evaluate.evaluate(model, params, key, test, ev.context_sizes,
                                 ev.num_particles, ev.task_chunk, mesh=mesh,
-                                context_width=setup.context_width)
+                                context_width=evaluation.context_width)
     summary = evaluate.with_oracle(summary, evaluate.oracle_summary(
         config.data.benchmark, config.data.noise_std, test, ev.context_sizes))
     if dataset.image_shape is not None and ev.literature_points:
@@ -111,12 +111,12 @@ def evaluate_params(config, out_dir: str, setup: Setup, params, checkpoint_step:
     summary["test_time"] = evaluate.measure_test_time(
         model, params, key, test, max(ev.context_sizes), ev.num_particles, ev.task_chunk)
     summary.update(checkpoint_step=checkpoint_step, benchmark=dataset.name,
-                   method=config.method, **setup.describe)
+                   method=config.method, **evaluation.describe)
     if sharding.is_main_process():
         os.makedirs(out_dir, exist_ok=True)
         workdir_lib.write_json(os.path.join(out_dir, "eval.json"), summary)
-        schedules = setup.schedules(params) if setup.schedules else None
-        plotting.plot_run(setup.model, params, jax.random.fold_in(key, 1), test, config,
+        schedules = evaluation.schedules(params) if evaluation.schedules else None
+        plotting.plot_run(model, params, jax.random.fold_in(key, 1), test, config,
                           out_dir, schedules, dataset.image_shape)
     return summary
 
@@ -134,7 +134,7 @@ def reevaluate(workdir: str, eval_overrides: dict, out_dir: str) -> dict:
     configuration.validate(config)
     restored = restore(workdir, config)
     configuration.validate_against_data(config, restored.dataset)
-    summary = evaluate_params(config, out_dir, restored.setup, restored.params,
+    summary = evaluate_params(config, out_dir, restored.setup.evaluation, restored.params,
                               restored.step, restored.dataset)
     logging.info("re-evaluated %s (step %d) -> %s", workdir, restored.step,
                  os.path.join(out_dir, "eval.json"))

@@ -7,7 +7,7 @@ no method module imports another.
 """
 
 from amvi_jax.methods import amortized, gmm_np
-from amvi_jax.methods.base import Method, Setup
+from amvi_jax.methods.base import Evaluation, Method, Setup
 from amvi_jax.registry import Registry
 
 REGISTRY = Registry("method", {
@@ -16,4 +16,4 @@ REGISTRY = Registry("method", {
 })
 NAMES = REGISTRY.names
 
-__all__ = ["NAMES", "REGISTRY", "Method", "Setup"]
+__all__ = ["NAMES", "REGISTRY", "Evaluation", "Method", "Setup"]

@@ -23,7 +23,7 @@ from amvi_jax import (
 )
 from amvi_jax import workdir as workdir_lib
 from amvi_jax.methods import amortized_step as step_lib
-from amvi_jax.methods.base import Method, Setup
+from amvi_jax.methods.base import Evaluation, Method, Setup
 from amvi_jax.training import objectives
 from amvi_jax.training import state as state_lib
 from amvi_jax.training.loop import Validation
@@ -158,14 +158,17 @@ def setup(config, dataset, mesh=None) -> Setup:
     temperatures = config.eval.refine_temperatures
     evaluation_model = model.with_sampler(samplers.get(
         "ais", num_steps=temperatures, transition=config.eval.refine_transition,
-        num_pilot_particles=config.eval.refine_pilots)) if temperatures else None
-    return Setup(
-        model=model, state=state, step=step, steps=steps, validation=validation,
-        warm_start=((lambda s: _warm_start(config, model, s, dim_x, dim_y))
-                    if tc.init_from else None),
+        num_pilot_particles=config.eval.refine_pilots)) if temperatures else model
+    evaluation = Evaluation(
+        model=evaluation_model,
         describe=dict(sampler=model.sampler.name, encoder=config.model.aggregation,
                       refine_temperatures=temperatures),
-        schedules=model.schedules if diffusion else None, evaluation_model=evaluation_model)
+        schedules=model.schedules if diffusion else None)
+    return Setup(
+        model=model, state=state, step=step, steps=steps, validation=validation,
+        evaluation=evaluation,
+        warm_start=((lambda s: _warm_start(config, model, s, dim_x, dim_y))
+                    if tc.init_from else None))
 
 
 METHOD = Method(validate=validate, setup=setup)

@@ -2,7 +2,8 @@
 
 `experiment.train_and_evaluate` runs every method the same way (resume, loop, validation,
 checkpoints, final evaluation, figures); a method only says how to build its model, its train
-state and its jitted step for one config and dataset.
+state and its jitted step for one config and dataset (`Setup`: what the training loop uses),
+and what its final evaluation needs besides the parameters (`Evaluation`).
 """
 
 from collections.abc import Callable
@@ -12,22 +13,28 @@ from amvi_jax.training.loop import Validation
 from amvi_jax.training.state import TrainState
 
 
+class Evaluation(NamedTuple):
+    """What the test-split evaluation and its figures need of a method, besides parameters."""
+
+    model: Any  # the model.Model whose `sample` the protocol runs (e.g. the test-time sampler)
+    context_width: int | None = None  # see evaluate.per_task_metrics
+    describe: dict = {}  # extra fields of eval.json
+    schedules: Callable[[dict], Any] | None = None  # params -> samplers.Schedules (figure)
+
+
 class Setup(NamedTuple):
     """A method's training set-up for one config and dataset (nothing compiled yet)."""
 
-    model: Any  # a model.Model
+    model: Any  # the trained model.Model
     state: TrainState  # freshly initialised, step 0
     step: Callable[[TrainState, int], tuple[TrainState, dict]]  # one jitted step
     validation: Validation
+    evaluation: Evaluation
     # (state, first step, n) -> (state, metrics [n]): n steps, fused into one call each
     # where the method's step does not change (train.steps_per_call)
     steps: Callable[[TrainState, int, int], tuple[TrainState, dict]] | None = None
     warm_start: Callable[[TrainState], TrainState] | None = None  # fresh starts only
     log_keys: tuple[str, ...] = ("loss", "elbo")
-    context_width: int | None = None  # evaluation: see evaluate.per_task_metrics
-    describe: dict = {}  # extra fields of eval.json
-    schedules: Callable[[dict], Any] | None = None  # params -> samplers.Schedules (figure)
-    evaluation_model: Any = None  # the model the final evaluation uses (None: `model`)
 
 
 class Method(NamedTuple):

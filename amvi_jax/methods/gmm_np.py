@@ -36,7 +36,7 @@ from absl import logging
 
 from amvi_jax import checks, evaluate, networks
 from amvi_jax import gmm as gmm_lib
-from amvi_jax.methods.base import Method, Setup
+from amvi_jax.methods.base import Evaluation, Method, Setup
 from amvi_jax.model import DecoderModel, decoder_from_config
 from amvi_jax.training import state as state_lib
 from amvi_jax.training.loop import Validation
@@ -325,11 +325,14 @@ def setup(config, dataset, mesh=None) -> Setup:
                                                  orders(start), num_steps=length),
             state, first, n,
             lambda start: (start // orders.batches_per_epoch + 1) * orders.batches_per_epoch),
-        validation=validation, log_keys=("loss", "elbo", "kl"), context_width=width,
-        describe=dict(sampler="gmm", num_components=model.num_components,
-                      num_test_steps=model.num_test_steps,
-                      # grows with data.num_tasks (x gmm.num_context_sets): the T sweep
-                      posterior_state_bytes=sum(a.nbytes for a in jax.tree.leaves(state.extra))))
+        validation=validation, log_keys=("loss", "elbo", "kl"),
+        evaluation=Evaluation(
+            model=model, context_width=width,
+            describe=dict(sampler="gmm", num_components=model.num_components,
+                          num_test_steps=model.num_test_steps,
+                          # grows with data.num_tasks (x gmm.num_context_sets): the T sweep
+                          posterior_state_bytes=sum(a.nbytes
+                                                    for a in jax.tree.leaves(state.extra)))))
 
 
 METHOD = Method(validate=validate, setup=setup)

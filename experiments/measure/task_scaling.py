@@ -43,7 +43,7 @@ def measure(settings: timing.Settings) -> list[dict]:
             config = _config(settings, method, num_tasks)
             setup = methods.REGISTRY[method].setup(config, workdir.load_data(config))
             steppers[(method, num_tasks)] = _Stepper(setup)
-        state_bytes[num_tasks] = setup.describe["posterior_state_bytes"]
+        state_bytes[num_tasks] = setup.evaluation.describe["posterior_state_bytes"]
     # Steps of a few ms: bursts of them per round rest the median on more samples.
     seconds = timing.interleaved_seconds(steppers, settings.repeats,
                                          bursts={name: 10 for name in steppers})

@@ -90,7 +90,7 @@ def test_remat_gives_same_values_and_gradients(name):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.parametrize("name", ["ula", "ldvi"])
+@pytest.mark.parametrize("name", samplers.DIFFUSIONS)
 def test_stop_grad_score_keeps_forward_values(name):
     ((_, o1), g1), ((_, o2), g2) = _with_and_without(name, stop_grad_score=True)
     np.testing.assert_allclose(o2.log_w, o1.log_w, rtol=1e-6, atol=1e-6)

@@ -60,13 +60,16 @@ def _check_log_z_hat(stats, log_z, what):
     assert abs(err) < 4 * stats["log_z_hat_se"] + 0.02, (what, err, stats)
 
 
-# The shipped DDS trains without the second-order path through the score (configs/dds.py):
-# the same bound, another gradient; checked like every sampler.
-_SHIPPED = [("dds", {"stop_grad_score": True})]
+# The shipped configs train every diffusion without the second-order path through the score
+# (configs/default.py `with_diffusion`): the same bound, another gradient, checked on every
+# diffusion; the exact pathwise gradient (the samplers' own default) on two of them.
+_CASES = ([(n, {"stop_grad_score": True}) for n in samplers.DIFFUSIONS]
+          + [(n, {}) for n in samplers.NAMES if n not in samplers.DIFFUSIONS]
+          + [("ldvi", {}), ("dds", {})])
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name, options", [(n, {}) for n in samplers.NAMES] + _SHIPPED)
+@pytest.mark.parametrize("name, options", _CASES)
 def test_elbo_below_log_z_and_log_z_hat_after_training(name, options):
     names = list(tg.TARGETS)
     targets = [tg.TARGETS[n]() for n in names]
