@@ -110,13 +110,6 @@ def with_diffusion(config: ml_collections.ConfigDict, name: str,
 
     Warm start (docs/DESIGN.md section 4): the first `train.pretrain_steps` steps train the
     Gaussian neural process (K = 0); the diffusion then starts from its encoder and decoder.
-
-    The target's score enters the dynamics as a constant in the backward pass
-    (`stop_grad_score`): the bound is the same, its gradient drops the second-order path
-    through the score, three quarters of a training step (docs/PERFORMANCE.md: 4.5x the step's
-    floor with it, 1.6x without). Measured before and after on 3 seeds (docs/RESULTS.md
-    section 12): DDS +0.30 ± 0.10 nats, LDVI +0.04 ± 0.44, at 3.3x the diffusion steps per
-    second.
     """
     from amvi_jax import samplers  # configs stay importable without touching jax at load
 
@@ -124,7 +117,6 @@ def with_diffusion(config: ml_collections.ConfigDict, name: str,
     config.sampler = samplers.default_config(name)
     config.sampler.name = name
     config.sampler.num_steps = num_steps
-    config.sampler.stop_grad_score = True
     config.train.pretrain_steps = 20_000
     # Measured: at 1e-3 the warm-started LDVI loss climbs again after ~250 steps (heavy-tailed
     # log-weights of tasks whose posterior is much narrower than q0); 3e-4 descends steadily.

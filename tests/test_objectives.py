@@ -35,6 +35,7 @@ def _model_and_batch(config, sampler=None):
     if sampler is not None:
         config = default.with_diffusion(config, sampler, num_steps=2)
         config.sampler.hidden = (8,)
+        config.sampler.stop_grad_score = False  # the pathwise part through the score
     ds = workdir.load_data(config)
     model = methods.REGISTRY["amortized"].setup(config, ds).model
     params = model.init(jax.random.PRNGKey(0), 1, 1)

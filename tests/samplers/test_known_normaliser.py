@@ -60,12 +60,11 @@ def _check_log_z_hat(stats, log_z, what):
     assert abs(err) < 4 * stats["log_z_hat_se"] + 0.02, (what, err, stats)
 
 
-# The shipped configs train every diffusion without the second-order path through the score
-# (configs/default.py `with_diffusion`): the same bound, another gradient, checked on every
-# diffusion; the exact pathwise gradient (the samplers' own default) on two of them.
-_CASES = ([(n, {"stop_grad_score": True}) for n in samplers.DIFFUSIONS]
-          + [(n, {}) for n in samplers.NAMES if n not in samplers.DIFFUSIONS]
-          + [("ldvi", {}), ("dds", {})])
+# configs/dds.py and configs/ldvi.py train without the second-order path through the score:
+# the same bound, another gradient, checked like every sampler's own default. (On ULA it is
+# not even an ascent direction here: 300 steps lowered the ELBO on mixture2d.)
+_CASES = [(n, {}) for n in samplers.NAMES] + [(n, {"stop_grad_score": True})
+                                              for n in ("dds", "ldvi")]
 
 
 @pytest.mark.slow
