@@ -48,14 +48,25 @@ class Checkpoints:
         with open(self._best_file) as f:
             return float(json.load(f)["score"])
 
-    def _restore(self, manager, template):
-        """The newest step of `manager` that restores into `template`'s structure, or None."""
-        abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, template)
+    def _restore(self, manager, template, params_only: bool = False):
+        """The newest step of `manager` that restores into `template`'s structure, or None;
+        with `params_only` (template: the params tree) -> (params, step), reading nothing else
+        of the saved state (GMM-NP's meta-training mixtures grow with the number of tasks)."""
+        abstract = jax.tree.map(_abstract, template)
+        if params_only:
+            abstract = {"params": abstract}
+            args = ocp.args.PyTreeRestore(
+                abstract, restore_args=ocp.checkpoint_utils.construct_restore_args(abstract),
+                partial_restore=True)
+        else:
+            args = ocp.args.StandardRestore(abstract)
         for step in sorted(manager.all_steps(), reverse=True):
             try:
-                return manager.restore(step, args=ocp.args.StandardRestore(abstract))
+                restored = manager.restore(step, args=args)
             except Exception as err:  # noqa: BLE001 - any storage error means "damaged"
                 self._set_aside(manager, step, err)
+                continue
+            return (restored["params"], step) if params_only else restored
         return None
 
     def _set_aside(self, manager, step: int, err: Exception) -> None:
@@ -78,6 +89,13 @@ class Checkpoints:
     def restore_best(self, template):
         return self._restore(self.best, template)
 
+    def best_params(self, template):
+        """(params, step) of the best checkpoint, params shaped like `template`; or None."""
+        return self._restore(self.best, template, params_only=True)
+
+    def last_params(self, template):
+        return self._restore(self.last, template, params_only=True)
+
     def wait(self) -> None:
         self.last.wait_until_finished()
         self.best.wait_until_finished()
@@ -87,15 +105,26 @@ class Checkpoints:
         self.best.close()
 
 
-def restore_params_from(workdir: str, template):
-    """The best (else last) state of another run's workdir, shaped like `template`."""
+def _abstract(leaf) -> jax.ShapeDtypeStruct:
+    """A leaf's shape and dtype, placed on the first device where it has no placement (a
+    template from `jax.eval_shape`), so that orbax need not guess the sharding."""
+    if isinstance(leaf, jax.ShapeDtypeStruct) and leaf.sharding is None:
+        return jax.ShapeDtypeStruct(leaf.shape, leaf.dtype,
+                                    sharding=jax.sharding.SingleDeviceSharding(jax.devices()[0]))
+    return ocp.utils.to_shape_dtype_struct(leaf)
+
+
+def restore_params_from(workdir: str, template) -> tuple[dict, int]:
+    """(params, step) of the best (else last) checkpoint of the run in `workdir`; `template`
+    is its params tree, concrete or abstract (`jax.eval_shape` of the model's init). Only the
+    parameters are read, not the optimiser state or a method's extra state."""
     ckpts = Checkpoints(workdir)
     try:
-        state = ckpts.restore_best(template)
-        if state is None:
-            state = ckpts.restore_last(template)
+        restored = ckpts.best_params(template)
+        if restored is None:
+            restored = ckpts.last_params(template)
     finally:
         ckpts.close()
-    if state is None:
+    if restored is None:
         raise FileNotFoundError(f"{workdir!r} holds no checkpoint that restores")
-    return state
+    return restored

@@ -23,6 +23,7 @@ from amvi_jax import (
     plotting,
     sharding,
 )
+from amvi_jax import model as model_lib
 from amvi_jax import workdir as workdir_lib
 from amvi_jax.methods.base import Evaluation, Setup
 from amvi_jax.training import loop
@@ -134,7 +135,7 @@ def reevaluate(workdir: str, eval_overrides: dict, out_dir: str) -> dict:
     configuration.validate(config)
     restored = restore(workdir, config)
     configuration.validate_against_data(config, restored.dataset)
-    summary = evaluate_params(config, out_dir, restored.setup.evaluation, restored.params,
+    summary = evaluate_params(config, out_dir, restored.evaluation, restored.params,
                               restored.step, restored.dataset)
     logging.info("re-evaluated %s (step %d) -> %s", workdir, restored.step,
                  os.path.join(out_dir, "eval.json"))
@@ -164,19 +165,24 @@ def train_and_evaluate(config, workdir: str) -> dict:
 
 class Restored(NamedTuple):
     config: object  # ml_collections.ConfigDict
-    model: object  # model.Model
+    model: object  # model.Model, as trained
     params: dict
     dataset: data.MetaDataset
-    setup: Setup
+    evaluation: Evaluation
     step: int = 0  # the restored checkpoint's step
 
 
 def restore(workdir: str, config=None) -> Restored:
     """Config, model, best (else last) params and dataset of a finished run of any method
-    (`config`: the run's own with other evaluation fields, see `reevaluate`)."""
+    (`config`: the run's own with other evaluation fields, see `reevaluate`).
+
+    Builds what evaluation needs and reads only the parameters: no train state, optimiser
+    state or GMM-NP meta-training mixtures, no compiled step.
+    """
     config = workdir_lib.read_config(workdir) if config is None else config
     config.train.init_from = ""  # already consumed: the checkpoint holds the result
     dataset = workdir_lib.load_data(config)
-    setup = methods.REGISTRY[config.method].setup(config, dataset)
-    state = checkpoint.restore_params_from(workdir, setup.state)
-    return Restored(config, setup.model, state.params, dataset, setup, int(state.step))
+    evaluation = methods.REGISTRY[config.method].evaluation(config, dataset)
+    params, step = checkpoint.restore_params_from(workdir, model_lib.param_shapes(
+        evaluation.trained, dataset.meta_train.x.shape[-1], dataset.meta_train.y.shape[-1]))
+    return Restored(config, evaluation.trained, params, dataset, evaluation, int(step))

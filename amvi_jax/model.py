@@ -43,6 +43,12 @@ class Model(Protocol):
         """-> z [d_z] -> log gamma_C(z) []: the unnormalised task posterior."""
 
 
+def param_shapes(model: Model, dim_x: int, dim_y: int):
+    """`model.init`'s params tree as shapes and dtypes, nothing computed: the template a
+    checkpoint's parameters are restored into."""
+    return jax.eval_shape(lambda key: model.init(key, dim_x, dim_y), jax.random.PRNGKey(0))
+
+
 def standard_normal_log_prob(z: jax.Array) -> jax.Array:
     """log N(z; 0, I) for z [d_z] -> scalar."""
     return log_normal_diag(z, 0.0, 1.0)

@@ -42,7 +42,7 @@ def dial_point(run, temperatures: int, num_tasks: int, transition: str) -> dict:
                                      y=run.dataset.test.y[:num_tasks])
     key = jax.random.fold_in(jax.random.PRNGKey(run.config.seed), 10**6)
     chunk = min(ev.task_chunk, num_tasks)
-    width = run.setup.evaluation.context_width
+    width = run.evaluation.context_width
     summary = evaluate.evaluate(model, run.params, key, test, ev.context_sizes,
                                 ev.num_particles, chunk, context_width=width)
     seconds = evaluate.measure_test_time(model, run.params, key, test, max(ev.context_sizes),

@@ -3,6 +3,7 @@
 import json
 import os
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -207,7 +208,7 @@ def test_context_sets_cycle_sizes_and_full_task_option():
 
 
 @pytest.mark.slow
-def test_train_and_evaluate_writes_run_files(tmp_path, data_dir):
+def test_train_and_evaluate_writes_run_files(tmp_path, data_dir, monkeypatch):
     config = gmm_config.get_config()
     config.data.update(dict(num_tasks=8, num_points=8, num_test_points=16,
                             num_validation_tasks=4, num_test_tasks=4, data_dir=data_dir))
@@ -254,6 +255,21 @@ def test_train_and_evaluate_writes_run_files(tmp_path, data_dir):
         np.asarray(a).nbytes for a in jax.tree.leaves(again.state.extra))
     assert not np.allclose(np.asarray(again.state.extra.mean),
                            np.asarray(again.state.params["posterior_init"].mean)[None])
+
+    # A finished run restores for evaluation without its training set-up (no mixtures, no
+    # optimiser state): the best checkpoint's parameters, the step eval.json names.
+    best = again.checkpoints.restore_best(again.state)
+    with monkeypatch.context() as patch:
+        patch.setattr(gmm_np, "context_set_masks", _must_not_run)
+        patch.setattr(gmm_np, "init_state", _must_not_run)
+        restored = experiment.restore(workdir)
+    assert restored.step == saved["checkpoint_step"] == int(best.step)
+    chex.assert_trees_all_equal(restored.params, best.params)
+    assert restored.evaluation.describe["posterior_state_bytes"] == saved["posterior_state_bytes"]
+
+
+def _must_not_run(*args, **kwargs):
+    raise AssertionError("restore built the training set-up")
 
 
 @pytest.mark.slow

@@ -21,6 +21,7 @@ from amvi_jax import (
     samplers,
     sharding,
 )
+from amvi_jax import model as model_lib
 from amvi_jax import workdir as workdir_lib
 from amvi_jax.methods import amortized_step as step_lib
 from amvi_jax.methods.base import Evaluation, Method, Setup
@@ -98,8 +99,8 @@ def _warm_start(config, model, state, dim_x: int, dim_y: int) -> state_lib.Train
         checks.fail("train.init_from", src, f"holds a {src_config.method!r} run; warm starts "
                     "take the encoder and decoder of an amortized run")
     src_model = neural_process.from_config(src_config, dim_y)
-    template = _init_state(src_config, src_model, jax.random.PRNGKey(0), dim_x, dim_y)
-    src_params = checkpoint.restore_params_from(src, template).params
+    src_params, _ = checkpoint.restore_params_from(
+        src, model_lib.param_shapes(src_model, dim_x, dim_y))
     for part in ("encoder", "decoder"):
         if jax.tree.structure(src_params[part]) != jax.tree.structure(state.params[part]):
             checks.fail("train.init_from", src, f"its {part} does not match this config's "
@@ -154,21 +155,32 @@ def setup(config, dataset, mesh=None) -> Setup:
         after=tc.pretrain_steps, at_start=tc.validate_at_start,
         batch_metrics=evaluate.make_batch_metrics(model, config.eval.validation_particles,
                                                   mesh=mesh))
-    diffusion = model.sampler.name != "gaussian"
-    temperatures = config.eval.refine_temperatures
-    evaluation_model = model.with_sampler(samplers.get(
-        "ais", num_steps=temperatures, transition=config.eval.refine_transition,
-        num_pilot_particles=config.eval.refine_pilots)) if temperatures else model
-    evaluation = Evaluation(
-        model=evaluation_model,
-        describe=dict(sampler=model.sampler.name, encoder=config.model.aggregation,
-                      refine_temperatures=temperatures),
-        schedules=model.schedules if diffusion else None)
     return Setup(
         model=model, state=state, step=step, steps=steps, validation=validation,
-        evaluation=evaluation,
+        evaluation=_evaluation(config, model),
         warm_start=((lambda s: _warm_start(config, model, s, dim_x, dim_y))
                     if tc.init_from else None))
 
 
-METHOD = Method(validate=validate, setup=setup)
+def _evaluation(config, model: neural_process.NeuralProcess) -> Evaluation:
+    """The trained model, evaluated with its own sampler or, with eval.refine_temperatures,
+    the AIS test-time sampler from its q0."""
+    temperatures = config.eval.refine_temperatures
+    evaluation_model = model.with_sampler(samplers.get(
+        "ais", num_steps=temperatures, transition=config.eval.refine_transition,
+        num_pilot_particles=config.eval.refine_pilots)) if temperatures else model
+    diffusion = model.sampler.name != "gaussian"
+    return Evaluation(
+        model=evaluation_model, trained=model,
+        describe=dict(sampler=model.sampler.name, encoder=config.model.aggregation,
+                      refine_temperatures=temperatures),
+        schedules=model.schedules if diffusion else None)
+
+
+def evaluation(config, dataset) -> Evaluation:
+    """What evaluating a finished run needs: the model from the config, nothing trained."""
+    return _evaluation(config, neural_process.from_config(config,
+                                                          dataset.meta_train.y.shape[-1]))
+
+
+METHOD = Method(validate=validate, setup=setup, evaluation=evaluation)

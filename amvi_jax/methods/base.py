@@ -3,7 +3,8 @@
 `experiment.train_and_evaluate` runs every method the same way (resume, loop, validation,
 checkpoints, final evaluation, figures); a method only says how to build its model, its train
 state and its jitted step for one config and dataset (`Setup`: what the training loop uses),
-and what its final evaluation needs besides the parameters (`Evaluation`).
+and what its final evaluation needs besides the parameters (`Evaluation`, which a finished run
+rebuilds alone: restoring a run reads its parameters and nothing of the training set-up).
 """
 
 from collections.abc import Callable
@@ -17,6 +18,7 @@ class Evaluation(NamedTuple):
     """What the test-split evaluation and its figures need of a method, besides parameters."""
 
     model: Any  # the model.Model whose `sample` the protocol runs (e.g. the test-time sampler)
+    trained: Any  # the model.Model as trained: its params are the checkpoint's
     context_width: int | None = None  # see evaluate.per_task_metrics
     describe: dict = {}  # extra fields of eval.json
     schedules: Callable[[dict], Any] | None = None  # params -> samplers.Schedules (figure)
@@ -40,3 +42,6 @@ class Setup(NamedTuple):
 class Method(NamedTuple):
     validate: Callable[[Any], None]  # config -> None; raises ValueError naming the field
     setup: Callable[..., Setup]  # (config, dataset, mesh) -> Setup
+    # (config, dataset) -> Evaluation: what a finished run's evaluation needs, without a
+    # train state or steps (`experiment.restore`)
+    evaluation: Callable[..., Evaluation]

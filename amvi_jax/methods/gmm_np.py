@@ -36,6 +36,7 @@ from absl import logging
 
 from amvi_jax import checks, evaluate, networks
 from amvi_jax import gmm as gmm_lib
+from amvi_jax import model as model_lib
 from amvi_jax.methods.base import Evaluation, Method, Setup
 from amvi_jax.model import DecoderModel, decoder_from_config
 from amvi_jax.training import state as state_lib
@@ -306,15 +307,13 @@ def setup(config, dataset, mesh=None) -> Setup:
     train_step = make_train_step(model, optimizer, config)
     fused_steps = state_lib.fused(train_step_fn(model, optimizer, config))
     orders = EpochOrders(key_train, num_subtasks, config.gmm.batch_size)
-    # Every evaluation compiles the whole test-time fit, which costs about as much as fitting
-    # 64 tasks: one context width (one compilation) is cheaper than one per bucket.
-    width = evaluate.context_bucket(max(config.eval.context_sizes), dataset.test.x.shape[1])
+    evaluation = _evaluation(config, dataset, model)
     # Validation fits fresh mixtures to every validation task and context size, about the cost
     # of the test evaluation; the reference trains for a fixed budget instead (validate_every 0).
     validation = Validation(
         model=model, tasks=dataset.validation, key=key_val, every=config.gmm.validate_every,
         batch_metrics=evaluate.make_batch_metrics(model, config.eval.validation_particles),
-        context_width=width, at_start=config.train.validate_at_start)
+        context_width=evaluation.context_width, at_start=config.train.validate_at_start)
     return Setup(
         model=model, state=state,
         step=lambda state, step: train_step(state, key_train, x_train, y_train, masks,
@@ -325,14 +324,31 @@ def setup(config, dataset, mesh=None) -> Setup:
                                                  orders(start), num_steps=length),
             state, first, n,
             lambda start: (start // orders.batches_per_epoch + 1) * orders.batches_per_epoch),
-        validation=validation, log_keys=("loss", "elbo", "kl"),
-        evaluation=Evaluation(
-            model=model, context_width=width,
-            describe=dict(sampler="gmm", num_components=model.num_components,
-                          num_test_steps=model.num_test_steps,
-                          # grows with data.num_tasks (x gmm.num_context_sets): the T sweep
-                          posterior_state_bytes=sum(a.nbytes
-                                                    for a in jax.tree.leaves(state.extra)))))
+        validation=validation, log_keys=("loss", "elbo", "kl"), evaluation=evaluation)
 
 
-METHOD = Method(validate=validate, setup=setup)
+def _evaluation(config, dataset, model: GMMNeuralProcess) -> Evaluation:
+    """Test-time fits of fresh mixtures under the trained decoder."""
+    num_tasks, _, dim_x = dataset.meta_train.x.shape
+    num_subtasks = num_tasks * max(config.gmm.num_context_sets, 1)  # as context_set_masks
+    posterior = model_lib.param_shapes(model, dim_x, model.decoder.dim_y)["posterior_init"]
+    return Evaluation(
+        model=model, trained=model,
+        # Every evaluation compiles the whole test-time fit, which costs about as much as
+        # fitting 64 tasks: one context width (one compilation) is cheaper than one per bucket.
+        context_width=evaluate.context_bucket(max(config.eval.context_sizes),
+                                              dataset.test.x.shape[1]),
+        describe=dict(sampler="gmm", num_components=model.num_components,
+                      num_test_steps=model.num_test_steps,
+                      # the meta-training mixtures: grows with data.num_tasks (x
+                      # gmm.num_context_sets), the T sweep
+                      posterior_state_bytes=num_subtasks * sum(
+                          a.size * a.dtype.itemsize for a in jax.tree.leaves(posterior))))
+
+
+def evaluation(config, dataset) -> Evaluation:
+    """What evaluating a finished run needs: the model from the config, no mixtures."""
+    return _evaluation(config, dataset, from_config(config, dataset.meta_train.y.shape[-1]))
+
+
+METHOD = Method(validate=validate, setup=setup, evaluation=evaluation)

@@ -181,7 +181,7 @@ def completions(records: list[dict], out_dir: str) -> list[str]:
                        key=lambda r: order(r["method"]))
         runs = [experiment.restore(r["workdir"]) for r in cells]
         dataset, config = runs[0].dataset, runs[0].config
-        model = lambda run: run.setup.evaluation.model
+        model = lambda run: run.evaluation.model
         path = os.path.join(out_dir, f"completions_{bench}.png")
         plotting.plot_completions(
             [(r["method"], model(run), run.params) for r, run in zip(cells, runs, strict=True)],
