@@ -1,5 +1,5 @@
-"""The test-time compute dial end to end: a run evaluated with AIS refinement, and the dial
-script's points on a finished run."""
+"""The test-time compute dial end to end: a finished run evaluated anew with AIS refinement,
+and the dial script's points on it."""
 
 import numpy as np
 import pytest
@@ -9,12 +9,13 @@ from experiments import dial
 
 
 @pytest.mark.slow
-def test_refined_evaluation_and_dial_points(tiny_config, tmp_path):
-    tiny_config.eval.update(dict(refine_temperatures=4, refine_pilots=8, plot_tasks=0))
-    summary = experiment.train_and_evaluate(tiny_config, str(tmp_path / "run"))
+def test_refined_evaluation_and_dial_points(tiny_run, tmp_path):
+    summary = experiment.reevaluate(
+        tiny_run, dict(refine_temperatures=4, refine_pilots=8, plot_tasks=0),
+        str(tmp_path / "refined"))
     assert summary["refine_temperatures"] == 4 and summary["test_time"]["per_task_s"] > 0
     assert np.isfinite(summary["average"]["lmlhd_snis_median"])
-    run = experiment.restore(str(tmp_path / "run"))
+    run = experiment.restore(tiny_run)
     own, refined = (dial.dial_point(run, t, 4, "mala") for t in (0, 4))
     for point in (own, refined):
         assert np.isfinite(point["lmlhd_snis"]) and point["per_task_s"] > 0

@@ -15,9 +15,8 @@ def _average(path):
 
 
 @pytest.mark.slow
-def test_reevaluation_repeats_the_run_and_changes_only_what_it_is_told(tiny_config, tmp_path):
-    run_dir = str(tmp_path / "run")
-    experiment.train_and_evaluate(tiny_config, run_dir)
+def test_reevaluation_repeats_the_run_and_changes_only_what_it_is_told(tiny_run, tmp_path):
+    run_dir = tiny_run
     own = os.path.join(run_dir, "eval.json")
     with open(own) as f:
         before = f.read()

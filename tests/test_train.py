@@ -2,6 +2,7 @@
 
 import json
 import os
+import pathlib
 import time
 
 import jax
@@ -176,9 +177,8 @@ def test_divergence_stops_with_message_and_keeps_last_good_checkpoint(tiny_confi
 
 
 @pytest.mark.slow
-def test_best_checkpoint_tracks_validation(tiny_config, tmp_path):
-    path = tmp_path / "run"
-    _train(tiny_config, path)
+def test_best_checkpoint_tracks_validation(tiny_run):
+    path = pathlib.Path(tiny_run)
     with open(path / "checkpoints" / "best.json") as f:
         best = json.load(f)
     with open(path / "metrics.jsonl") as f:
