@@ -27,7 +27,8 @@ ADDED_LATER = {
                   q0_covariance="diag", q0_components=1, tie_prior=False),
     "train": dict(objective="elbo", proposal_objective="", lr_schedule="constant",
                   lr_final_fraction=0.0, min_context_size=1, time_budget_s=0.0,
-                  validate_every_s=0.0, validate_at_start=False, steps_per_call=1),
+                  validate_every_s=0.0, validate_at_start=False, steps_per_call=1,
+                  diffusion_trains_decoder=True),
     "eval": dict(refine_temperatures=0, refine_transition="mala", refine_pilots=256),
 }
 

@@ -71,6 +71,7 @@ def get_config() -> ml_collections.ConfigDict:
         lr_schedule="constant",    # "cosine": each stage's rate decays to lr_final_fraction x
         lr_final_fraction=0.0,     # cosine only: the rate at the stage's last step / its start
         diffusion_learning_rate=1e-3,  # Adam rate from step pretrain_steps on
+        diffusion_trains_decoder=True,  # False: the diffusion stage leaves the decoder fixed
         grad_clip_norm=10.0,
         pretrain_steps=0,          # first steps with the Gaussian sampler (warm start)
         init_from="",              # workdir of another run: start from its best parameters

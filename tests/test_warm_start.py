@@ -124,3 +124,34 @@ def test_learning_rate_switches_exactly_when_the_diffusion_stage_starts(tiny_con
         updates, state = opt.update(np.ones(()), state, params)
         steps.append(-float(updates))
     np.testing.assert_allclose(steps, [1e-2, 1e-2, 1e-2, 1e-3, 1e-3], rtol=1e-4)
+
+
+def test_a_fixed_decoder_stops_learning_exactly_when_the_diffusion_stage_starts(tiny_config):
+    """train.diffusion_trains_decoder=False: the decoder moves in the Gaussian stage only (Adam's
+    momentum included), the encoder and sampler in both, and they step as if the decoder's
+    gradient were zero from then on (the global-norm clip does not see it)."""
+    config = _diffusion(tiny_config)
+    config.train.update(dict(learning_rate=1e-2, diffusion_learning_rate=1e-2,
+                             pretrain_steps=2, grad_clip_norm=1.0))
+    params = dict(decoder=np.zeros(3), encoder=np.zeros(()), sampler=np.zeros(()))
+
+    def updates(trains_decoder, decoder_grad):
+        config.train.diffusion_trains_decoder = trains_decoder
+        opt = step_lib.make_optimizer(config)
+        state, out = opt.init(params), []
+        for i, g in enumerate([1.0, 2.0, 0.5, 3.0]):
+            grads = dict(decoder=np.full(3, decoder_grad(i)), encoder=np.full((), g),
+                         sampler=np.full((), -g))
+            update, state = opt.update(grads, state, params)
+            out.append(jax.tree.map(float, jax.tree.map(lambda a: np.abs(a).max(), update)))
+        return out
+
+    fixed = updates(False, lambda i: 100.0)
+    assert [u["decoder"] > 0 for u in fixed] == [True, True, False, False]
+    # The same encoder and sampler steps as a decoder whose gradient vanishes at step 2.
+    vanishing = updates(True, lambda i: 100.0 if i < 2 else 0.0)
+    for a, b in zip(fixed, vanishing, strict=True):
+        np.testing.assert_allclose([a["encoder"], a["sampler"]], [b["encoder"], b["sampler"]],
+                                   rtol=1e-6)
+    assert vanishing[2]["decoder"] > 0  # where Adam's momentum would have moved it on
+    assert all(u["decoder"] > 0 for u in updates(True, lambda i: 100.0))  # the default

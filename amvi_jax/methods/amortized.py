@@ -116,6 +116,9 @@ def _warm_start(config, model, state, dim_x: int, dim_y: int) -> state_lib.Train
 
 def setup(config, dataset, mesh=None) -> Setup:
     """Model, fresh state, jitted step(s) and validation of an amortized config."""
+    if config.sampler.name == "gaussian" and not config.train.diffusion_trains_decoder:
+        logging.warning("a Gaussian run has no diffusion stage: "
+                        "train.diffusion_trains_decoder=False is not used")
     dim_x, dim_y = dataset.meta_train.x.shape[-1], dataset.meta_train.y.shape[-1]
     model = neural_process.from_config(config, dim_y)
     key_init, key_train, key_val = jax.random.split(jax.random.PRNGKey(config.seed), 3)

@@ -34,7 +34,8 @@ def make_optimizer(config) -> optax.GradientTransformation:
     diffusion stage starts (its pathwise gradients through K steps are noisier). Under
     `train.lr_schedule="cosine"` the Gaussian stage's rate decays over its steps (all of
     `train.num_steps` for a Gaussian run, `train.pretrain_steps` before a diffusion) and a
-    diffusion run's rate over its own steps."""
+    diffusion run's rate over its own steps. With `train.diffusion_trains_decoder=False` the
+    decoder stops learning where the diffusion stage starts."""
     tc = config.train
     if config.sampler.name == "gaussian":
         rate = _stage_rate(config, tc.learning_rate, tc.num_steps)
@@ -49,7 +50,32 @@ def make_optimizer(config) -> optax.GradientTransformation:
             [_stage_rate(config, tc.learning_rate, tc.pretrain_steps),
              _stage_rate(config, tc.diffusion_learning_rate, tc.num_steps - tc.pretrain_steps)],
             [tc.pretrain_steps])
-    return optax.chain(optax.clip_by_global_norm(tc.grad_clip_norm), optax.adam(rate))
+    chain = [optax.clip_by_global_norm(tc.grad_clip_norm), optax.adam(rate)]
+    if config.sampler.name != "gaussian" and not tc.diffusion_trains_decoder:
+        # Before the clip, so that the others' steps are what they would be without a
+        # decoder; after Adam, whose momentum would move the decoder on after a warm-up stage.
+        fixed = _fixed_decoder_from(tc.pretrain_steps)
+        chain = [fixed, *chain, fixed]
+    return optax.chain(*chain)
+
+
+def _fixed_decoder_from(first: int) -> optax.GradientTransformation:
+    """Zeroes the decoder's part of the updates from update `first` on: the diffusion stage
+    then fits the posterior of a fixed model (train.diffusion_trains_decoder=False)."""
+
+    def init(params):
+        del params
+        return optax.ScaleByScheduleState(count=jnp.zeros([], jnp.int32))
+
+    def update(updates, state, params=None):
+        del params
+        fixed = state.count >= first
+        decoder = jax.tree.map(lambda g: jnp.where(fixed, jnp.zeros_like(g), g),
+                               updates["decoder"])
+        return (dict(updates, decoder=decoder),
+                optax.ScaleByScheduleState(count=optax.safe_int32_increment(state.count)))
+
+    return optax.GradientTransformation(init, update)
 
 
 def make_train_step(model, optimizer, config, mesh=None):
