@@ -14,8 +14,9 @@ $(VENV)/.installed: pyproject.toml
 run: $(VENV)/.installed
 	$(PY) -m experiments.main --config=$(CONFIG)
 
-# Two workers (pytest-xdist): most tests are XLA compilation, one core each; on 2 cores the
-# full suite took 8.4 minutes this way against 13.0 in one process (2026-12-06).
+# Two workers (pytest-xdist): most tests are XLA compilation, one core each, shared through
+# one compilation cache per session (tests/conftest.py); on 2 cores the full suite took 7.6
+# minutes (2026-12-06; --dist worksteal: the same).
 test: $(VENV)/.installed
 	$(PY) -m pytest -q -n 2 tests
 
