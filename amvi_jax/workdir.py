@@ -29,7 +29,8 @@ ADDED_LATER = {
                   lr_final_fraction=0.0, min_context_size=1, time_budget_s=0.0,
                   validate_every_s=0.0, validate_at_start=False, steps_per_call=1,
                   diffusion_trains_decoder=True),
-    "eval": dict(refine_temperatures=0, refine_transition="mala", refine_pilots=256),
+    "eval": dict(refine_temperatures=0, refine_transition="mala", refine_pilots=256,
+                 refine_moves=0),
 }
 
 

@@ -101,6 +101,9 @@ def get_config() -> ml_collections.ConfigDict:
         refine_temperatures=0,
         refine_transition="mala",
         refine_pilots=256,
+        # Second dial (off: 0): the sampler's weighted particles resampled, then moved this many
+        # Metropolis-corrected steps at the posterior (amvi_jax.samplers.refine; with either).
+        refine_moves=0,
     ))
     return config
 

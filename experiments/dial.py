@@ -2,8 +2,11 @@
 
 For every finished run directory (any method) and every number T of AIS temperatures in
 --temperatures (0: the run's own sampler, or GMM-NP's own per-task fit; T > 0: Metropolis-
-corrected AIS from the amortized q0: the run's model with the test-time sampler `ais`),
-the protocol's median lmlhd_snis averaged over context sizes on the first --tasks test tasks,
+corrected AIS from the amortized q0: the run's model with the test-time sampler `ais`) and
+every number M of resample-move steps in --moves (M > 0: those particles resampled by weight
+and moved M Metropolis-corrected steps at the posterior, `amvi_jax.samplers.refine`),
+the protocol's median lmlhd_snis averaged over context sizes on the first --tasks test tasks
+(--split=validation: validation tasks, to choose a setting without looking at the test tasks),
 and the seconds to turn one new task's context into weighted particles. Writes dial.json and
 dial.png (one line per run, with GMM-NP's point on the same axes) to --output_dir.
 """
@@ -20,26 +23,36 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from amvi_jax import evaluate, experiment, reference, samplers  # noqa: E402
+from amvi_jax.samplers import refine  # noqa: E402
 from experiments.main import DropOrbax  # noqa: E402
 
 _RUNS = flags.DEFINE_list("runs", None, "Finished run directories.", required=True)
 _TEMPERATURES = flags.DEFINE_list("temperatures", ["0", "16", "64", "256"],
                                   "AIS temperatures of the dial (0: the run's own sampler).")
+_MOVES = flags.DEFINE_list("moves", ["0"],
+                           "Resample-move steps after the sampler (0: none; every T is run "
+                           "with every M).")
+_SPLIT = flags.DEFINE_enum("split", "test", ["test", "validation"],
+                           "Tasks to evaluate: choose a dial setting on validation, report test.")
 _TASKS = flags.DEFINE_integer("tasks", 64, "Test tasks to evaluate (the first ones).")
 _TRANSITION = flags.DEFINE_enum("transition", "mala", list(reference.TRANSITIONS),
                                 "Metropolis-corrected kernel of the dial.")
 _OUT = flags.DEFINE_string("output_dir", "runs/dial", "Where dial.json and dial.png go.")
 
 
-def dial_point(run, temperatures: int, num_tasks: int, transition: str) -> dict:
-    """One evaluation of a restored run at one setting of the dial."""
+def dial_point(run, temperatures: int, num_tasks: int, transition: str,
+               moves: int = 0, split: str = "test") -> dict:
+    """One evaluation of a restored run at one setting of the dial: T AIS temperatures from
+    q0 instead of its sampler (T > 0), then M resample-move steps (M > 0)."""
     model = run.model
     if temperatures:
         model = model.with_sampler(samplers.get("ais", num_steps=temperatures,
                                                 transition=transition))
+    if moves:
+        model = model.with_sampler(refine.refined(model.sampler, moves, transition))
     ev = run.config.eval
-    test = run.dataset.test._replace(x=run.dataset.test.x[:num_tasks],
-                                     y=run.dataset.test.y[:num_tasks])
+    tasks = getattr(run.dataset, split)
+    test = tasks._replace(x=tasks.x[:num_tasks], y=tasks.y[:num_tasks])
     key = jax.random.fold_in(jax.random.PRNGKey(run.config.seed), 10**6)
     chunk = min(ev.task_chunk, num_tasks)
     width = run.evaluation.context_width
@@ -47,7 +60,8 @@ def dial_point(run, temperatures: int, num_tasks: int, transition: str) -> dict:
                                 ev.num_particles, chunk, context_width=width)
     seconds = evaluate.measure_test_time(model, run.params, key, test, max(ev.context_sizes),
                                          ev.num_particles, chunk)
-    return dict(temperatures=temperatures, lmlhd_snis=summary["average"]["lmlhd_snis_median"],
+    return dict(temperatures=temperatures, moves=moves,
+                lmlhd_snis=summary["average"]["lmlhd_snis_median"],
                 elbo=summary["average"]["elbo_median"], ess=summary["average"]["ess_median"],
                 per_task_s=seconds["per_task_s"])
 
@@ -59,25 +73,27 @@ def main(argv):
     results = []
     for workdir in _RUNS.value:
         run = experiment.restore(workdir)
-        settings = [int(t) for t in _TEMPERATURES.value]
+        settings = [(int(t), int(m)) for t in _TEMPERATURES.value for m in _MOVES.value]
         if not hasattr(run.model, "with_sampler"):
-            settings = [0]  # GMM-NP: its own fit is its test-time computation
-        points = [dial_point(run, t, _TASKS.value, _TRANSITION.value) for t in settings]
+            settings = [(0, 0)]  # GMM-NP: its own fit is its test-time computation
+        points = [dial_point(run, t, _TASKS.value, _TRANSITION.value, m, _SPLIT.value)
+                  for t, m in settings]
         results.append(dict(workdir=workdir, method=run.config.name, points=points))
         for p in points:
-            logging.info("%s T=%d: lmlhd_snis %.2f, %.4f s per task", workdir,
-                         p["temperatures"], p["lmlhd_snis"], p["per_task_s"])
+            logging.info("%s T=%d M=%d: lmlhd_snis %.2f, %.4f s per task", workdir,
+                         p["temperatures"], p["moves"], p["lmlhd_snis"], p["per_task_s"])
     os.makedirs(_OUT.value, exist_ok=True)
     with open(os.path.join(_OUT.value, "dial.json"), "w") as f:
-        json.dump(dict(tasks=_TASKS.value, transition=_TRANSITION.value, runs=results), f,
-                  indent=2)
+        json.dump(dict(tasks=_TASKS.value, split=_SPLIT.value, transition=_TRANSITION.value,
+                       runs=results), f, indent=2)
     fig, ax = plt.subplots(figsize=(5.5, 4))
     for r in results:
         xs = [p["per_task_s"] for p in r["points"]]
         ys = [p["lmlhd_snis"] for p in r["points"]]
         ax.plot(xs, ys, "o-" if len(xs) > 1 else "s", label=r["workdir"])
         for p in r["points"]:
-            ax.annotate(str(p["temperatures"]), (p["per_task_s"], p["lmlhd_snis"]), fontsize=6)
+            label = f"T{p['temperatures']}" + (f"+M{p['moves']}" if p["moves"] else "")
+            ax.annotate(label, (p["per_task_s"], p["lmlhd_snis"]), fontsize=6)
     ax.set(xscale="log", xlabel="seconds per new task (1024 particles)",
            ylabel="median lmlhd_snis (avg over n)", title="accuracy against test time")
     ax.legend(fontsize=6)

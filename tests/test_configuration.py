@@ -24,6 +24,7 @@ from configs import default, gmm
     ("train.lr_schedule", "linear", "valid: constant, cosine"),
     ("train.lr_final_fraction", 1.5, "config.train.lr_final_fraction"),
     ("eval.literature_points", 5, "config.eval.literature_points"),
+    ("eval.refine_moves", -1, "config.eval.refine_moves"),
 ])
 def test_bad_values_are_rejected_naming_the_field(field, value, match):
     config = default.get_config()

@@ -25,6 +25,7 @@ from amvi_jax import model as model_lib
 from amvi_jax import workdir as workdir_lib
 from amvi_jax.methods import amortized_step as step_lib
 from amvi_jax.methods.base import Evaluation, Method, Setup
+from amvi_jax.samplers import refine
 from amvi_jax.training import objectives
 from amvi_jax.training import state as state_lib
 from amvi_jax.training.loop import Validation
@@ -71,9 +72,11 @@ def validate(config) -> None:
         checks.fail("train.pretrain_steps", config.train.pretrain_steps,
                     f"must be <= train.num_steps={config.train.num_steps}")
     checks.positive(config, "train.diffusion_learning_rate")
+    checks.positive_int(config, "eval.refine_moves", allow_zero=True)
     if config.eval.refine_temperatures:
         checks.positive_int(config, "eval.refine_temperatures")
         checks.positive_int(config, "eval.refine_pilots")
+    if config.eval.refine_temperatures or config.eval.refine_moves:
         if config.eval.refine_transition not in reference.TRANSITIONS:
             checks.fail("eval.refine_transition", config.eval.refine_transition,
                         f"unknown; valid: {', '.join(reference.TRANSITIONS)}")
@@ -167,16 +170,20 @@ def setup(config, dataset, mesh=None) -> Setup:
 
 def _evaluation(config, model: neural_process.NeuralProcess) -> Evaluation:
     """The trained model, evaluated with its own sampler or, with eval.refine_temperatures,
-    the AIS test-time sampler from its q0."""
-    temperatures = config.eval.refine_temperatures
+    the AIS test-time sampler from its q0; with eval.refine_moves, either one's particles then
+    resampled and moved (`samplers.refine`)."""
+    temperatures, moves = config.eval.refine_temperatures, config.eval.refine_moves
     evaluation_model = model.with_sampler(samplers.get(
         "ais", num_steps=temperatures, transition=config.eval.refine_transition,
         num_pilot_particles=config.eval.refine_pilots)) if temperatures else model
+    if moves:
+        evaluation_model = evaluation_model.with_sampler(refine.refined(
+            evaluation_model.sampler, moves, config.eval.refine_transition))
     diffusion = model.sampler.name != "gaussian"
     return Evaluation(
         model=evaluation_model, trained=model,
         describe=dict(sampler=model.sampler.name, encoder=config.model.aggregation,
-                      refine_temperatures=temperatures),
+                      refine_temperatures=temperatures, refine_moves=moves),
         schedules=model.schedules if diffusion else None)
 
 
