@@ -6,7 +6,9 @@ cell's own config file. Override any field on the command line, e.g.
 
 - tiny: smoke test of the whole runner in seconds (tests).
 - cpu: 2 cores; 10k Gaussian steps, 500 warm-started diffusion steps, 10k GMM-NP steps, 64 test
-  tasks, reference on 4 tasks at n in {1, 4, 16}; about 3 minutes per diffusion cell.
+  tasks, reference on 4 tasks at n in {1, 4, 16}; about 3 minutes per diffusion cell. The 10k
+  steps suit 64 meta-training tasks; at `@T1024` validation still rises there, and
+  `--preset.steps.gaussian=40000` is what it chose (docs/RESULTS.md section 10.3).
 - paper: accelerators; Volpp et al.'s 256 test tasks, 50k + 5k steps, reference on 32 tasks at
   every context size.
 - tsweep: the number of meta-training tasks T in {64, 1024, 16384}, every cell bounded by
