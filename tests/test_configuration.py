@@ -51,6 +51,14 @@ def test_unknown_names_list_the_registered_ones(field, value, registry):
     assert f"valid names: {', '.join(registry)}" in message
 
 
+@pytest.mark.parametrize("field", ["refine_temperatures", "refine_moves"])
+def test_gmm_np_rejects_the_amortized_test_time_dials(field):
+    config = gmm.get_config()
+    config.eval[field] = 8
+    with pytest.raises(ValueError, match=f"config.eval.{field}=8: .*per-task fit"):
+        configuration.validate(config)
+
+
 def test_gmm_section_is_checked_for_gmm_runs_only():
     config = gmm.get_config()
     config.gmm.kl_bound = 0.0

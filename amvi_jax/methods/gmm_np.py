@@ -151,6 +151,11 @@ def validate(config) -> None:
     if g.prior_components not in (0, g.num_components):
         checks.fail("gmm.prior_components", g.prior_components,
                     f"must be 0 (N(0, I)) or num_components={g.num_components}")
+    for f in ("eval.refine_temperatures", "eval.refine_moves"):
+        if checks.get(config, f):
+            checks.fail(f, checks.get(config, f),
+                        "is a test-time dial of the amortized samplers; GMM-NP's test-time "
+                        "computation is its own per-task fit (gmm.num_test_steps)")
 
 
 # ------------------------------------------------------------------------------------------
