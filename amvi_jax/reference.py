@@ -409,7 +409,7 @@ def resample_move(key: jax.Array, log_target: LogDensity, z: jax.Array, log_w: j
     chex.assert_rank(z, 2)
     num_particles, dim = z.shape
     chex.assert_shape(log_w, (num_particles,))
-    validate(config, dim)
+    validate(config)  # without dim: the pilots' size rule is AIS's, and no pilots run here
     if int(num_moves) < 1:
         raise ValueError(f"resample_move: num_moves={num_moves} must be >= 1")
     log_w = jnp.where(jnp.isfinite(log_w), log_w, -jnp.inf)

@@ -22,7 +22,7 @@ from absl import app, flags, logging
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from amvi_jax import evaluate, experiment, reference, samplers  # noqa: E402
+from amvi_jax import evaluate, experiment, reference  # noqa: E402
 from amvi_jax.samplers import refine  # noqa: E402
 from experiments.main import DropOrbax  # noqa: E402
 
@@ -34,7 +34,7 @@ _MOVES = flags.DEFINE_list("moves", ["0"],
                            "with every M).")
 _SPLIT = flags.DEFINE_enum("split", "test", ["test", "validation"],
                            "Tasks to evaluate: choose a dial setting on validation, report test.")
-_TASKS = flags.DEFINE_integer("tasks", 64, "Test tasks to evaluate (the first ones).")
+_TASKS = flags.DEFINE_integer("tasks", 64, "Tasks to evaluate (the first ones of --split).")
 _TRANSITION = flags.DEFINE_enum("transition", "mala", list(reference.TRANSITIONS),
                                 "Metropolis-corrected kernel of the dial.")
 _OUT = flags.DEFINE_string("output_dir", "runs/dial", "Where dial.json and dial.png go.")
@@ -44,21 +44,19 @@ def dial_point(run, temperatures: int, num_tasks: int, transition: str,
                moves: int = 0, split: str = "test") -> dict:
     """One evaluation of a restored run at one setting of the dial: T AIS temperatures from
     q0 instead of its sampler (T > 0), then M resample-move steps (M > 0)."""
-    model = run.model
-    if temperatures:
-        model = model.with_sampler(samplers.get("ais", num_steps=temperatures,
-                                                transition=transition))
-    if moves:
-        model = model.with_sampler(refine.refined(model.sampler, moves, transition))
     ev = run.config.eval
+    model = run.model  # GMM-NP has no sampler to swap: only its own fit, T = M = 0
+    if temperatures or moves:
+        model = model.with_sampler(refine.dialled(model.sampler, temperatures, moves,
+                                                  transition, ev.refine_pilots))
     tasks = getattr(run.dataset, split)
-    test = tasks._replace(x=tasks.x[:num_tasks], y=tasks.y[:num_tasks])
+    tasks = tasks._replace(x=tasks.x[:num_tasks], y=tasks.y[:num_tasks])
     key = jax.random.fold_in(jax.random.PRNGKey(run.config.seed), 10**6)
     chunk = min(ev.task_chunk, num_tasks)
     width = run.evaluation.context_width
-    summary = evaluate.evaluate(model, run.params, key, test, ev.context_sizes,
+    summary = evaluate.evaluate(model, run.params, key, tasks, ev.context_sizes,
                                 ev.num_particles, chunk, context_width=width)
-    seconds = evaluate.measure_test_time(model, run.params, key, test, max(ev.context_sizes),
+    seconds = evaluate.measure_test_time(model, run.params, key, tasks, max(ev.context_sizes),
                                          ev.num_particles, chunk)
     return dict(temperatures=temperatures, moves=moves,
                 lmlhd_snis=summary["average"]["lmlhd_snis_median"],

@@ -173,12 +173,9 @@ def _evaluation(config, model: neural_process.NeuralProcess) -> Evaluation:
     the AIS test-time sampler from its q0; with eval.refine_moves, either one's particles then
     resampled and moved (`samplers.refine`)."""
     temperatures, moves = config.eval.refine_temperatures, config.eval.refine_moves
-    evaluation_model = model.with_sampler(samplers.get(
-        "ais", num_steps=temperatures, transition=config.eval.refine_transition,
-        num_pilot_particles=config.eval.refine_pilots)) if temperatures else model
-    if moves:
-        evaluation_model = evaluation_model.with_sampler(refine.refined(
-            evaluation_model.sampler, moves, config.eval.refine_transition))
+    evaluation_model = model.with_sampler(refine.dialled(
+        model.sampler, temperatures, moves, config.eval.refine_transition,
+        config.eval.refine_pilots))
     diffusion = model.sampler.name != "gaussian"
     return Evaluation(
         model=evaluation_model, trained=model,

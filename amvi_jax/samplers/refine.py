@@ -13,18 +13,27 @@ Nothing is learned and the accept / reject step has no pathwise gradient: evalua
 
 import jax
 
-from amvi_jax import reference, types
+from amvi_jax import reference, samplers, types
 from amvi_jax.samplers import base
+
+
+def dialled(sampler: base.Sampler, temperatures: int = 0, moves: int = 0,
+            transition: str = "mala", pilots: int = 256) -> base.Sampler:
+    """The sampler one setting of the test-time dials evaluates with: Metropolis-corrected AIS
+    from q0 over `temperatures` in place of `sampler` (T > 0; `pilots` tune its kernels), then
+    `moves` resample-move steps (M > 0); `sampler` itself at T = M = 0."""
+    if temperatures:
+        sampler = samplers.get("ais", num_steps=temperatures, transition=transition,
+                               num_pilot_particles=pilots)
+    return refined(sampler, moves, transition) if moves else sampler
 
 
 def refined(sampler: base.Sampler, num_moves: int, transition: str = "mala") -> base.Sampler:
     """`sampler` followed by a resample and `num_moves` moves (transition "mala" | "hmc")."""
     if int(num_moves) < 1:
         raise ValueError(f"refined sampler: num_moves={num_moves} must be >= 1")
-    if transition not in reference.TRANSITIONS:
-        raise ValueError(f"refined sampler: transition={transition!r} unknown; valid: "
-                         f"{', '.join(reference.TRANSITIONS)}")
     config = reference.DEFAULT_MOVE_CONFIG._replace(transition=transition)
+    reference.validate(config)  # names an unknown transition and lists the valid ones
 
     def run(params, key, log_target, q0_mean, q0_scale, embedding, num_particles: int,
             start: types.Start | None = None) -> types.SamplerOutput:
@@ -39,4 +48,3 @@ def refined(sampler: base.Sampler, num_moves: int, transition: str = "mala") -> 
 
     return base.Sampler(f"{sampler.name}+{int(num_moves)}moves", sampler.config, sampler.init,
                         run, sampler.schedules)
-
